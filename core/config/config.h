@@ -1,0 +1,135 @@
+// The one typed configuration of a Retort job: C++ structs with their defaults. The schema
+// (schema.h) binds every field to its YAML key path, type, range and documentation.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace retort::core {
+
+struct RunConfig {
+  std::string name;                 // required
+  std::string out_dir = "runs/${run.name}";
+  int64_t seed = 1;
+  std::string resume = "auto";      // auto | never
+};
+
+struct ClusterConfig {
+  int64_t teachers = 1;
+  int64_t students = 1;
+  std::string placement = "node-local";  // node-local | round-robin
+  int64_t emulate_nodes = 0;             // 0 = use the real node layout
+};
+
+struct DataConfig {
+  std::string dataset = "fashion_mnist";
+  std::string dir = "/usr/share/datasets/fashion-mnist";
+  double train_fraction = 1.0;   // fixed, seeded subset of the training set
+  int64_t jitter_px = 0;         // random +-pixels shift augmentation (0 = off)
+  bool normalize = true;         // standardise with training-set mean/std
+};
+
+// Model spec: `mlp` with hidden sizes; shared by the student and (in its checkpoint) the teacher.
+struct ModelConfig {
+  std::string arch = "mlp";
+  std::vector<int64_t> hidden = {800, 800};
+  std::string activation = "relu";  // relu | gelu
+  double dropout = 0.0;
+  double input_dropout = 0.0;
+  double max_norm = 0.0;            // 0 = no max-norm constraint
+  std::string init = "kaiming";     // kaiming | xavier
+};
+
+struct TeacherConfig {
+  bool present = false;             // true when the config has a `teacher:` section
+  std::string source = "online";    // online | cache
+  std::string checkpoint;           // required for source=online
+  std::string cache_dir;            // required for source=cache
+};
+
+struct DistillConfig {
+  std::string divergence = "fkl";   // fkl | rkl | jsd | tvd
+  double temperature = 4.0;
+  double alpha = 0.1;               // weight of the hard-label CE term
+  double beta = 0.5;                // jsd interpolation
+  int64_t topk = 0;                 // 0 = dense
+  std::string tail = "bucket";      // bucket | renormalize
+  std::string wire_dtype = "fp32";  // fp32 | bf16
+  int64_t lookahead = 4;
+  int64_t teacher_batch = 0;        // 0 = one forward per student message
+};
+
+struct OptimConfig {
+  std::string name = "sgd";         // sgd | adamw
+  double lr = 0.05;
+  double momentum = 0.9;
+  bool nesterov = true;
+  double weight_decay = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double clip_grad_norm = 0.0;      // 0 = no clipping
+};
+
+struct ScheduleConfig {
+  std::string name = "cosine";      // constant | step | cosine
+  int64_t warmup_steps = 0;
+  int64_t step_size = 1000;         // for name=step
+  double gamma = 0.1;               // for name=step
+  double min_lr = 0.0;              // for name=cosine
+};
+
+struct TrainConfig {
+  int64_t batch_size = 128;         // global, split across students
+  int64_t epochs = 10;
+  int64_t max_steps = 0;            // 0 = no limit
+  int64_t eval_every_steps = 0;     // 0 = only at the end
+  int64_t eval_batch_size = 1000;
+  int64_t checkpoint_every_steps = 0;  // 0 = only at the end
+  int64_t keep_checkpoints = 2;
+  double step_timeout_s = 300;
+  int64_t log_every_steps = 50;
+  std::string nan_policy = "abort"; // skip | abort
+};
+
+struct CommConfig {
+  double bucket_mb = 0;             // 0 = default (16 on cpu, 25 on cuda)
+  std::string grad_dtype = "fp32";  // fp32 | bf16
+};
+
+struct LoggingConfig {
+  std::string level = "info";       // debug | info | warn | error
+  std::string progress = "auto";    // auto | always | never
+};
+
+struct LaunchConfig {
+  std::string via = "auto";         // auto | mpirun | srun
+  std::string hostfile;
+  std::string mpirun_args;
+};
+
+struct Config {
+  RunConfig run;
+  std::string device = "cpu";       // cpu | cuda
+  std::string transport = "auto";   // auto | mpi | nccl
+  ClusterConfig cluster;
+  DataConfig data;
+  TeacherConfig teacher;
+  ModelConfig student;
+  DistillConfig distill;
+  OptimConfig optim;
+  ScheduleConfig schedule;
+  TrainConfig train;
+  CommConfig comm;
+  LoggingConfig logging;
+  LaunchConfig launch;
+
+  // The file the config came from ("" when built in code) and its content hash (XXH3-64 of the
+  // resolved YAML), recorded in checkpoints so a resume with another config is refused.
+  std::string source_file;
+  uint64_t hash = 0;
+
+  int64_t world_size() const { return teacher.present ? cluster.teachers + cluster.students : cluster.students; }
+};
+
+}  // namespace retort::core
