@@ -1,0 +1,49 @@
+// The bucketed gradient reducer over one flat fp32 gradient buffer shared by all students:
+// buckets of `bucket_bytes` in reverse parameter order, each all-reduced (averaged over the
+// students) as soon as all its elements were marked ready, overlapping the rest of backward.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "comm/roles.h"
+#include "comm/transport.h"
+#include "core/base/dtype.h"
+
+namespace retort::comm {
+
+struct ReducerConfig {
+  size_t bucket_bytes = 16u << 20;  // comm.bucket_mb (16 MB CPU, 25 MB GPU default); >= 1
+  DType wire = DType::f32;          // comm.grad_dtype: f32 or bf16 on the wire
+  // NCCL only: the compute stream (cudaStream_t) that produces the gradients.
+  void* compute_stream = nullptr;
+};
+
+class GradReducer {
+ public:
+  virtual ~GradReducer() = default;
+  // Elements [offset, offset + count) of the gradient buffer are final for this step. Ranges
+  // must not overlap within a step. Buckets are started in bucket order (the bucket holding the
+  // buffer's end first) as soon as they and all earlier buckets are complete; progress is made.
+  virtual void mark_ready(size_t offset, size_t count) = 0;
+  // Makes progress on started buckets without blocking.
+  virtual void progress() = 0;
+  // Starts whatever is left (all elements must have been marked), completes every bucket, and
+  // leaves the average over students in the buffer. Resets the marks for the next step.
+  virtual void wait() = 0;
+  virtual int bucket_count() const = 0;
+  // Buckets are ranges [begin, end) of the buffer; bucket 0 ends at the buffer's end.
+  virtual size_t bucket_begin(int bucket) const = 0;
+  virtual size_t bucket_end(int bucket) const = 0;
+};
+
+// The students' reducer for this job: MPI over roles.students() (host buffer) or NCCL over a
+// communicator of the students made from it (device buffer). Call on student ranks only.
+std::unique_ptr<GradReducer> make_reducer(const Roles& roles, Transport transport, float* grads,
+                                          size_t count, const ReducerConfig& config);
+// The MPI backend over any communicator (also used by tests and benchmarks). Deterministic:
+// the same inputs and rank count give bitwise-identical results.
+std::unique_ptr<GradReducer> make_mpi_reducer(MPI_Comm comm, float* grads, size_t count,
+                                              const ReducerConfig& config);
+
+}  // namespace retort::comm

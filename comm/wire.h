@@ -1,0 +1,99 @@
+// The logits wire format (pure functions, no MPI): a fixed 48-byte little-endian header (magic,
+// version, kind, dtype, step, student, rows, vocab, k, payload bytes, XXH3-64 of the payload)
+// followed by the payload. Dense: rows*vocab values. Top-k: rows*k u32 indices, rows*k values
+// (padded to 8 bytes), rows fp32 log-sum-exp. Values are fp32 or bf16.
+#pragma once
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/base/dtype.h"
+
+namespace retort::comm {
+
+static_assert(std::endian::native == std::endian::little, "the wire format is little-endian");
+
+inline constexpr uint32_t kWireMagic = 0x474c5452u;  // bytes "RTLG"
+inline constexpr uint16_t kWireVersion = 1;
+
+enum class PayloadKind : uint8_t { dense = 0, topk = 1, end_of_stream = 2 };
+const char* payload_kind_name(PayloadKind k);  // "dense" | "top-k" | "end-of-stream"
+
+struct WireHeader {
+  uint32_t magic = kWireMagic;
+  uint16_t version = kWireVersion;
+  PayloadKind kind = PayloadKind::dense;
+  DType dtype = DType::f32;  // of the values (fp32 or bf16)
+  int64_t step = 0;
+  int32_t student = 0;
+  int32_t rows = 0;
+  int32_t vocab = 0;
+  int32_t k = 0;             // 0 for dense
+  uint64_t payload_bytes = 0;
+  uint64_t checksum = 0;     // XXH3-64 of the payload bytes (seed 0)
+};
+static_assert(sizeof(WireHeader) == 48);
+
+// What a teacher hands to the channel (host or device pointers, not owned).
+struct LogitsPayload {
+  PayloadKind kind = PayloadKind::dense;
+  DType dtype = DType::f32;
+  int64_t rows = 0;
+  int64_t vocab = 0;
+  int64_t k = 0;                      // top-k only
+  const void* values = nullptr;       // dense: [rows, vocab]; top-k: [rows, k] (dtype)
+  const uint32_t* indices = nullptr;  // top-k only: [rows, k]
+  const float* lse = nullptr;         // top-k only: [rows], full-vocabulary log-sum-exp
+};
+
+// What a student gets back: the validated header and typed pointers into the message buffer
+// (valid until the next recv on the channel). Callers convert values by `dtype`.
+struct TeacherView {
+  WireHeader header;
+  bool end_of_stream() const { return header.kind == PayloadKind::end_of_stream; }
+  PayloadKind kind() const { return header.kind; }
+  DType dtype() const { return header.dtype; }
+  int64_t rows() const { return header.rows; }
+  int64_t vocab() const { return header.vocab; }
+  int64_t k() const { return header.k; }
+  const void* values = nullptr;
+  const uint32_t* indices = nullptr;
+  const float* lse = nullptr;
+};
+
+// Byte offsets of the payload sections (relative to the payload start).
+struct PayloadLayout {
+  size_t indices = 0, values = 0, lse = 0, bytes = 0;
+};
+// Throws an input error on an invalid shape/dtype/kind combination.
+PayloadLayout payload_layout(PayloadKind kind, DType dtype, int64_t rows, int64_t vocab, int64_t k);
+
+// Header + payload size of a message.
+size_t encoded_size(const LogitsPayload& p);
+// Writes header + payload for (step, student) into `out` (size >= encoded_size); returns bytes
+// written. Host pointers only.
+size_t encode(const LogitsPayload& p, int64_t step, int32_t student, std::span<std::byte> out);
+std::vector<std::byte> encode(const LogitsPayload& p, int64_t step, int32_t student);
+// An end-of-stream message: header only, kind end_of_stream.
+WireHeader end_of_stream_header(int64_t step, int32_t student);
+
+// What the receiver expects; -1 means "any".
+struct WireExpect {
+  int peer_rank = -1;  // named in errors
+  int64_t step = 0;
+  int32_t student = 0;
+  int64_t rows = -1;
+  int64_t vocab = -1;
+};
+// Validates every header field (magic, version, kind, dtype, step, student, shapes, payload
+// size against the message size, checksum) and returns a view into `message`. An end-of-stream
+// message is accepted for any step >= expect.step. Throws a runtime error naming the peer rank
+// and the expected step on any mismatch.
+TeacherView decode(std::span<const std::byte> message, const WireExpect& expect);
+// Header-only validation (NCCL path, where the payload stays on the device): same checks except
+// the checksum and the message size; `payload` is where the payload bytes live.
+TeacherView decode_header(const WireHeader& header, const void* payload, const WireExpect& expect);
+
+}  // namespace retort::comm
