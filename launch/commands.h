@@ -1,0 +1,39 @@
+// The subcommands behind the `retort` CLI, one function each; main.cpp only parses arguments.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace retort::launch {
+
+struct JobOptions {
+  std::string config_file;
+  std::vector<std::string> overrides;
+};
+struct EvalOptions {
+  std::string checkpoint;
+  std::string config_file;
+  std::vector<std::string> overrides;
+};
+struct CheckOptions {
+  std::string config_file;
+  std::vector<std::string> overrides;
+  int world_size = 0;  // 0 = do not check
+};
+struct LaunchOptions {
+  std::string config_file;
+  std::vector<std::string> overrides;
+  int teachers = 0;  // 0 = from the config
+  int students = 0;
+  bool emulate = false;
+  int max_restarts = 0;
+};
+
+int run_train(const JobOptions& options);
+int run_teach(const JobOptions& options);
+int run_eval(const EvalOptions& options);
+int run_inspect(const std::string& file);
+int run_launch(const LaunchOptions& options);
+int run_config_check(const CheckOptions& options);
+int run_version();
+
+}  // namespace retort::launch

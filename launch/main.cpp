@@ -1,0 +1,106 @@
+// The `retort` command line: subcommands train, teach, eval, inspect, launch, config, version.
+// Every failure ends as one line on stderr and exit code 2 (bad input) or 1 (runtime failure).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <iostream>
+
+#include "core/base/error.h"
+#include "core/config/load.h"
+#include "launch/commands.h"
+
+namespace {
+
+int report(const retort::Error& e) {
+  // Input errors are the user's to fix: the message names file, key and position. Runtime
+  // errors also carry the source location, for bug reports.
+  const std::string text = e.kind() == retort::ErrorKind::input ? e.message() : std::string(e.what());
+  std::fprintf(stderr, "retort: error: %s\n", text.c_str());
+  return e.exit_code();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace retort::launch;
+  CLI::App app{"retort: distributed knowledge distillation (teacher inference pool + data-parallel students)"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every subcommand");
+
+  JobOptions job;
+  auto add_job = [&](CLI::App* cmd) {
+    cmd->add_option("config", job.config_file, "Job config (YAML); see docs/config.md")->required();
+    cmd->add_option("--set", job.overrides, "Override a config key: --set key.path=value (repeatable)");
+  };
+
+  auto* train = app.add_subcommand("train", "Train: distillation when the config has a teacher section, else supervised (run under mpirun/srun)");
+  add_job(train);
+  auto* teach = app.add_subcommand("teach", "Offline mode: run only the teacher pool and write logits shards to teacher.cache_dir");
+  add_job(teach);
+
+  EvalOptions eval;
+  auto* eval_cmd = app.add_subcommand("eval", "Evaluate a checkpoint on the test set (accuracy, loss, errors)");
+  eval_cmd->add_option("--checkpoint", eval.checkpoint, "Checkpoint (.safetensors with its manifest)")->required();
+  eval_cmd->add_option("--config", eval.config_file, "Config for the data section (default: built-in defaults)");
+  eval_cmd->add_option("--set", eval.overrides, "Override a config key (repeatable)");
+
+  std::string inspect_file;
+  auto* inspect = app.add_subcommand("inspect", "Print a checkpoint's tensors and manifest, or a logits cache's index");
+  inspect->add_option("file", inspect_file, "A .safetensors checkpoint or a cache index")->required();
+
+  LaunchOptions launch;
+  auto* launch_cmd = app.add_subcommand("launch", "Start a job with the right launcher (mpirun, srun, or --emulate on this machine)");
+  launch_cmd->add_option("config", launch.config_file, "Job config (YAML)")->required();
+  launch_cmd->add_option("--set", launch.overrides, "Override a config key (repeatable)");
+  launch_cmd->add_option("--teachers", launch.teachers, "Teacher ranks (default: cluster.teachers)");
+  launch_cmd->add_option("--students", launch.students, "Student ranks (default: cluster.students)");
+  launch_cmd->add_flag("--emulate", launch.emulate, "Run every rank on this machine (single-node emulation)");
+  launch_cmd->add_option("--max-restarts", launch.max_restarts, "Restart from the last good checkpoint up to N times");
+
+  auto* config = app.add_subcommand("config", "Check a config or generate its reference");
+  config->require_subcommand(1);
+  CheckOptions check;
+  auto* check_cmd = config->add_subcommand("check", "Validate a config and print it fully resolved (defaults filled)");
+  check_cmd->add_option("config", check.config_file, "Job config (YAML)")->required();
+  check_cmd->add_option("--set", check.overrides, "Override a config key (repeatable)");
+  check_cmd->add_option("--world-size", check.world_size, "Also check the cluster shape against an MPI world of N ranks");
+  std::string docs_output;
+  auto* docs_cmd = config->add_subcommand("docs", "Print docs/config.md (the reference generated from the schema)");
+  docs_cmd->add_option("--output", docs_output, "Write to this file instead of stdout");
+
+  auto* version = app.add_subcommand("version", "Print the version and the build's backends");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  try {
+    if (*train) return run_train(job);
+    if (*teach) return run_teach(job);
+    if (*eval_cmd) return run_eval(eval);
+    if (*inspect) return run_inspect(inspect_file);
+    if (*launch_cmd) return run_launch(launch);
+    if (*check_cmd) return run_config_check(check);
+    if (*docs_cmd) {
+      const std::string md = retort::core::config_docs_markdown();
+      if (docs_output.empty()) {
+        std::cout << md;
+      } else {
+        std::ofstream out(docs_output);
+        if (!(out << md)) RETORT_RUNTIME_ERROR("cannot write " + docs_output);
+      }
+      return 0;
+    }
+    if (*version) return run_version();
+  } catch (const retort::Error& e) {
+    return report(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "retort: error: %s\n", e.what());
+    return 1;
+  }
+  return 2;
+}
