@@ -65,7 +65,11 @@ Field bind(std::string path, Access access, std::string doc) {
   f.path = std::move(path);
   f.type = type_of<T>();
   f.doc = std::move(doc);
-  f.get = [access](const Config& c) { return YAML::Node(access(const_cast<Config&>(c))); };
+  f.get = [access](const Config& c) {
+    const T& value = access(const_cast<Config&>(c));
+    if constexpr (std::is_same_v<T, double>) return YAML::Node(fmt::format("{}", value));  // shortest exact
+    else return YAML::Node(value);
+  };
   f.set = [access](Config& c, const YAML::Node& n) { return convert<T>(n, access(c)); };
   return f;
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# e2e: the real `retort` binary: help for every subcommand, exit codes, `config check` on the
+# example and on files users get wrong (each with its exact one-line message and exit code 2).
+set -uo pipefail
+retort=${1:?usage: test_cli.sh path/to/retort repo_root}
+root=${2:?usage: test_cli.sh path/to/retort repo_root}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect CODE "exact stderr line" -- command...
+expect() {
+  local code=$1 message=$2; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+  [ "$rc" -eq "$code" ] || fail "$* exited $rc, expected $code ($(head -c 300 "$tmp/err"))"
+  if [ -n "$message" ] && ! grep -qxF -- "$message" "$tmp/err"; then
+    fail "$*: stderr lacks the line: $message  (got: $(head -c 300 "$tmp/err"))"
+  fi
+}
+
+for cmd in train teach eval inspect launch "config check" "config docs" version; do
+  # shellcheck disable=SC2086
+  $retort $cmd --help >"$tmp/help" 2>&1 || fail "retort $cmd --help exited non-zero"
+  grep -q "Usage" "$tmp/help" || fail "retort $cmd --help printed no usage"
+done
+expect 0 "" -- "$retort" version
+grep -q "^retort " "$tmp/out" || fail "version prints no 'retort X.Y.Z'"
+expect 2 "" -- "$retort" frobnicate
+expect 2 "" -- "$retort"
+
+expect 0 "" -- "$retort" config check "$root/examples/fashion_mnist/distill.yaml"
+grep -q "temperature:" "$tmp/out" || fail "config check did not print the resolved distill section"
+grep -q "bucket_mb:" "$tmp/out" || fail "config check did not fill defaults (comm.bucket_mb)"
+expect 0 "" -- "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --world-size 3
+
+printf 'run:\n  name: x\n' >"$tmp/ok.yaml"
+printf 'run:\n  name: x\ndistill:\n  temprature: 3\n' >"$tmp/typo.yaml"
+expect 2 "retort: error: $tmp/typo.yaml:4:3: distill.temprature: unknown key (did you mean 'distill.temperature'?)" -- "$retort" config check "$tmp/typo.yaml"
+expect 2 "retort: error: --set train.epochs=zero: train.epochs: expected an integer, got 'zero'" -- "$retort" config check "$tmp/ok.yaml" --set train.epochs=zero
+expect 2 "retort: error: $tmp/none.yaml: config file does not exist" -- "$retort" config check "$tmp/none.yaml"
+: >"$tmp/empty.yaml"
+expect 2 "retort: error: $tmp/empty.yaml: file is empty" -- "$retort" config check "$tmp/empty.yaml"
+printf 'run:\n  name: \xff\xfe\n' >"$tmp/latin.yaml"
+expect 2 "retort: error: $tmp/latin.yaml: not valid UTF-8 (byte 0xff at offset 13); a config file is UTF-8 YAML" -- "$retort" config check "$tmp/latin.yaml"
+head -c 10485760 /dev/urandom >"$tmp/garbage.yaml"
+expect 2 "retort: error: $tmp/garbage.yaml: file is 10.0 MiB; a config file is at most 1 MiB of YAML" -- "$retort" config check "$tmp/garbage.yaml"
+head -c 4000 /dev/urandom >"$tmp/small-garbage.yaml"
+expect 2 "" -- "$retort" config check "$tmp/small-garbage.yaml"
+printf 'run: {name: x}\nteacher: {checkpoint: t}\ncluster: {teachers: 1, students: 2}\n' >"$tmp/world.yaml"
+expect 2 "retort: error: $tmp/world.yaml: cluster: teachers (1) + students (2) = 3 ranks, but the MPI world has 5" -- "$retort" config check "$tmp/world.yaml" --world-size 5
+
+if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
+echo "cli: all checks passed"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds Retort (installing missing packages) and runs every test suite: unit, mpi (multi-rank
+# through mpirun), e2e (the real binary), slurm (a real one-machine Slurm) and gpu (real device,
+# skipped when there is none). Prints one summary line per suite and a closing total.
+# Usage: tests/run.sh [SUITE...]     (default: all suites)
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(unit mpi e2e slurm gpu)
+
+launch/setup.sh || { echo "tests/run.sh: set-up failed"; exit 1; }
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+total_pass=0 total_fail=0 total_skip=0
+summary=()
+for suite in "${suites[@]}"; do
+  log="build/tests-$suite.log"
+  start=$(date +%s)
+  ctest --test-dir build -L "^${suite}\$" --output-on-failure --no-tests=ignore >"$log" 2>&1
+  secs=$(( $(date +%s) - start ))
+  pass=$(grep -cE "Test +#[0-9]+: .* Passed" "$log")
+  fail=$(grep -cE "Test +#[0-9]+: .*\*\*\*(Failed|Timeout|Exception)|Test +#[0-9]+: .*(Not Run|SEGFAULT|Child aborted)" "$log")
+  skip=$(grep -cE "Test +#[0-9]+: .*\*\*\*Skipped" "$log")
+  total_pass=$((total_pass + pass)); total_fail=$((total_fail + fail)); total_skip=$((total_skip + skip))
+  line=$(printf "%-6s %3d passed, %d failed, %d skipped  (%ds, log %s)" "$suite:" "$pass" "$fail" "$skip" "$secs" "$log")
+  summary+=("$line")
+  echo "$line"
+  if [ "$fail" -gt 0 ]; then
+    grep -E "\*\*\*(Failed|Timeout|Exception)|Not Run|SEGFAULT" "$log"
+    sed -n '/The following tests FAILED/,$p' "$log"
+  fi
+  grep -E "\*\*\*Skipped" "$log" | sed 's/^/  skipped: /'
+done
+echo "== summary =="
+printf '%s\n' "${summary[@]}"
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+[ "$total_fail" -eq 0 ]
