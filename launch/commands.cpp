@@ -50,9 +50,4 @@ int run_eval(const EvalOptions&) { not_built_yet("checkpoint evaluation (retort 
 
 int run_inspect(const std::string&) { not_built_yet("checkpoint inspection (retort inspect)"); }
 
-int run_launch(const LaunchOptions& options) {
-  core::load_config(options.config_file, options.overrides);
-  not_built_yet("the launcher (retort launch)");
-}
-
 }  // namespace retort::launch
