@@ -17,6 +17,7 @@ struct ChannelConfig {
   int lookahead = 2;                // max unconsumed messages per (teacher, student), >= 1
   size_t max_payload_bytes = 0;     // largest payload a student must accept (> 0)
   double timeout_s = 300;           // deadline of every blocking wait
+  int64_t first_step = 0;           // the first step of this run (> 0 when resuming)
   // Expected shapes on the student side (-1 = not checked).
   int64_t expect_rows = -1;
   int64_t expect_vocab = -1;
@@ -55,7 +56,7 @@ class TeacherChannel {
 class StudentChannel {
  public:
   virtual ~StudentChannel() = default;
-  // The logits of `step` (steps must be requested in increasing order, each once). The view
+  // The logits of `step` (steps are requested consecutively from config.first_step). The view
   // stays valid until the next recv/close. An end_of_stream() view means the serving teacher
   // finished. Throws a runtime error naming the peer rank and step on timeout or bad message.
   virtual TeacherView recv(int64_t step) = 0;

@@ -13,8 +13,10 @@
 namespace retort::comm {
 
 struct ReducerConfig {
-  size_t bucket_bytes = 16u << 20;  // comm.bucket_mb (16 MB CPU, 25 MB GPU default); >= 1
+  // comm.bucket_mb (16 MB CPU, 25 MB GPU default); rounded down to whole fp32 elements, >= 1.
+  size_t bucket_bytes = 16u << 20;
   DType wire = DType::f32;          // comm.grad_dtype: f32 or bf16 on the wire
+  double timeout_s = 300;           // deadline of wait()
   // NCCL only: the compute stream (cudaStream_t) that produces the gradients.
   void* compute_stream = nullptr;
 };

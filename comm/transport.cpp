@@ -15,13 +15,6 @@ Transport parse_transport(std::string_view name) {
   RETORT_INPUT_ERROR("unknown transport '" + std::string(name) + "' (expected mpi or nccl)");
 }
 
-bool transport_available(Transport t) {
-#ifdef RETORT_HAVE_CUDA
-  (void)t;
-  return true;
-#else
-  return t == Transport::mpi;
-#endif
-}
+bool transport_available(Transport t) { return t == Transport::mpi; }
 
 }  // namespace retort::comm

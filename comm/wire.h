@@ -1,5 +1,6 @@
 // The logits wire format (pure functions, no MPI): a fixed 48-byte little-endian header (magic,
-// version, kind, dtype, step, student, rows, vocab, k, payload bytes, XXH3-64 of the payload)
+// version, kind, dtype, step, student, rows, vocab, k, payload bytes, XXH3-64 of the payload
+// seeded with XXH3-64 of the header's first 40 bytes, so a flipped header bit fails it too)
 // followed by the payload. Dense: rows*vocab values. Top-k: rows*k u32 indices, rows*k values
 // (padded to 8 bytes), rows fp32 log-sum-exp. Values are fp32 or bf16.
 #pragma once
@@ -32,7 +33,8 @@ struct WireHeader {
   int32_t vocab = 0;
   int32_t k = 0;             // 0 for dense
   uint64_t payload_bytes = 0;
-  uint64_t checksum = 0;     // XXH3-64 of the payload bytes (seed 0)
+  uint64_t checksum = 0;     // see message_checksum
+
 };
 static_assert(sizeof(WireHeader) == 48);
 
@@ -62,6 +64,9 @@ struct TeacherView {
   const uint32_t* indices = nullptr;
   const float* lse = nullptr;
 };
+
+// XXH3-64 of the payload with seed = XXH3-64 of the header bytes before the checksum field.
+uint64_t message_checksum(const WireHeader& header, const void* payload, size_t payload_bytes);
 
 // Byte offsets of the payload sections (relative to the payload start).
 struct PayloadLayout {
