@@ -1,0 +1,107 @@
+// Model: builds the MLP layer stack, owns the flat buffers and runs forward/backward.
+#include "core/model/model.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/base/error.h"
+#include "core/model/elementwise_layers.h"
+#include "core/model/linear_layer.h"
+
+namespace retort::core {
+namespace {
+
+std::vector<std::unique_ptr<Layer>> build_mlp(const ModelSpec& spec) {
+  const ModelConfig& m = spec.config;
+  const auto act = m.activation == "gelu" ? kernels::Activation::gelu : kernels::Activation::relu;
+  const auto init = m.init == "xavier" ? WeightInit::xavier : WeightInit::kaiming;
+  std::vector<std::unique_ptr<Layer>> layers;
+  if (m.input_dropout > 0)
+    layers.push_back(std::make_unique<DropoutLayer>(m.input_dropout, spec.in_features, 0));
+  int64_t in = spec.in_features;
+  for (size_t i = 0; i < m.hidden.size(); ++i) {
+    const int64_t h = m.hidden[i];
+    layers.push_back(std::make_unique<LinearLayer>("fc" + std::to_string(i + 1), in, h, init,
+                                                   m.max_norm));
+    layers.push_back(std::make_unique<ActivationLayer>(act, h));
+    if (m.dropout > 0) layers.push_back(std::make_unique<DropoutLayer>(m.dropout, h, i + 1));
+    in = h;
+  }
+  layers.push_back(std::make_unique<LinearLayer>("fc" + std::to_string(m.hidden.size() + 1), in,
+                                                 spec.classes, init, m.max_norm));
+  return layers;
+}
+
+}  // namespace
+
+Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
+  validate(spec_, "model");
+  layers_ = build_mlp(spec_);
+  bool earlier_params = false;
+  for (auto& layer : layers_) {
+    const size_t first = layout_.tensors().size();
+    layer->declare(layout_);
+    Range r;
+    if (layout_.tensors().size() > first) {
+      const ParamTensor& last = layout_.tensors().back();
+      r.offset = layout_.tensor(first).offset;
+      r.count = last.offset + last.numel - r.offset;
+    }
+    ranges_.push_back(r);
+    needs_input_grad_.push_back(earlier_params);
+    earlier_params = earlier_params || layer->has_params();
+  }
+  params_ = HostBuffer(static_cast<size_t>(layout_.total()) * sizeof(float));
+  grads_ = HostBuffer(static_cast<size_t>(layout_.total()) * sizeof(float));
+  for (auto& layer : layers_) layer->bind(layout_, params().data(), grads().data());
+}
+
+void Model::initialize(uint64_t seed) { layout_.initialize(params(), seed); }
+
+void Model::ensure_rows(int64_t rows) {
+  if (rows <= capacity_rows_) return;
+  outputs_.clear();
+  int64_t widest = spec_.in_features;
+  for (auto& layer : layers_) {
+    outputs_.emplace_back(static_cast<size_t>(rows * layer->out_features()) * sizeof(float));
+    widest = std::max(widest, layer->out_features());
+  }
+  grad_a_ = HostBuffer(static_cast<size_t>(rows * widest) * sizeof(float));
+  grad_b_ = HostBuffer(static_cast<size_t>(rows * widest) * sizeof(float));
+  capacity_rows_ = rows;
+}
+
+const float* Model::forward(const float* x, const BatchContext& ctx) {
+  RETORT_CHECK(ctx.rows > 0, "forward needs at least one row");
+  ensure_rows(ctx.rows);
+  input_ = x;
+  const float* in = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    float* out = static_cast<float*>(outputs_[i].data());
+    layers_[i]->forward(in, out, ctx);
+    in = out;
+  }
+  return in;
+}
+
+void Model::backward(const float* dlogits, const BatchContext& ctx, const GradReadyHook& ready) {
+  RETORT_CHECK(input_ != nullptr && ctx.rows <= capacity_rows_, "backward without forward");
+  std::memset(grads_.data(), 0, grads_.bytes());
+  const float* dy = dlogits;
+  float* buffers[2] = {static_cast<float*>(grad_a_.data()), static_cast<float*>(grad_b_.data())};
+  for (size_t n = layers_.size(); n-- > 0;) {
+    const float* x = n == 0 ? input_ : static_cast<const float*>(outputs_[n - 1].data());
+    const float* y = static_cast<const float*>(outputs_[n].data());
+    float* dx = needs_input_grad_[n] ? buffers[n % 2] : nullptr;
+    layers_[n]->backward(x, y, dy, dx, ctx);
+    if (ranges_[n].count > 0 && ready) ready(ranges_[n].offset, ranges_[n].count);
+    if (!dx) break;
+    dy = dx;
+  }
+}
+
+void Model::apply_constraints() {
+  for (auto& layer : layers_) layer->apply_constraints();
+}
+
+}  // namespace retort::core

@@ -1,0 +1,53 @@
+// ModelSpec validation and JSON round trip.
+#include "core/model/model_spec.h"
+
+#include "core/base/error.h"
+
+namespace retort::core {
+
+void validate(const ModelSpec& spec, const std::string& what) {
+  const ModelConfig& m = spec.config;
+  if (m.arch != "mlp") RETORT_INPUT_ERROR(what + ": unknown model arch '" + m.arch + "' (mlp)");
+  if (m.activation != "relu" && m.activation != "gelu")
+    RETORT_INPUT_ERROR(what + ": activation must be relu or gelu, got '" + m.activation + "'");
+  if (m.init != "kaiming" && m.init != "xavier")
+    RETORT_INPUT_ERROR(what + ": init must be kaiming or xavier, got '" + m.init + "'");
+  for (int64_t h : m.hidden)
+    if (h <= 0) RETORT_INPUT_ERROR(what + ": hidden sizes must be positive");
+  if (!(m.dropout >= 0 && m.dropout < 1) || !(m.input_dropout >= 0 && m.input_dropout < 1))
+    RETORT_INPUT_ERROR(what + ": dropout and input_dropout must be in [0, 1)");
+  if (!(m.max_norm >= 0)) RETORT_INPUT_ERROR(what + ": max_norm must be >= 0");
+  if (spec.in_features <= 0 || spec.classes <= 1)
+    RETORT_INPUT_ERROR(what + ": model needs in_features > 0 and classes > 1");
+}
+
+nlohmann::json to_json(const ModelSpec& spec) {
+  const ModelConfig& m = spec.config;
+  return {{"arch", m.arch},           {"hidden", m.hidden},
+          {"activation", m.activation}, {"dropout", m.dropout},
+          {"input_dropout", m.input_dropout}, {"max_norm", m.max_norm},
+          {"init", m.init},           {"in_features", spec.in_features},
+          {"classes", spec.classes}};
+}
+
+ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& what) {
+  ModelSpec spec;
+  try {
+    ModelConfig& m = spec.config;
+    m.arch = j.at("arch").get<std::string>();
+    m.hidden = j.at("hidden").get<std::vector<int64_t>>();
+    m.activation = j.at("activation").get<std::string>();
+    m.dropout = j.at("dropout").get<double>();
+    m.input_dropout = j.at("input_dropout").get<double>();
+    m.max_norm = j.at("max_norm").get<double>();
+    m.init = j.at("init").get<std::string>();
+    spec.in_features = j.at("in_features").get<int64_t>();
+    spec.classes = j.at("classes").get<int64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    RETORT_INPUT_ERROR(what + ": bad model spec: " + e.what());
+  }
+  validate(spec, what);
+  return spec;
+}
+
+}  // namespace retort::core

@@ -1,0 +1,33 @@
+// Data parallelism for a model's flat gradient buffer: the bucketed reducer from comm/ fed by
+// the backward hook (averaging over ranks), plus a small sum all-reduce for metrics. With one
+// rank it does nothing. Student loops (supervised and distillation) share it.
+#pragma once
+#include <mpi.h>
+
+#include <memory>
+
+#include "comm/reducer.h"
+#include "core/model/model.h"
+
+namespace retort::core {
+
+class DataParallel {
+ public:
+  // Collective over `comm` (every rank passes a model of the same layout).
+  DataParallel(MPI_Comm comm, Model& model, double bucket_mb);
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  // Pass to Model::backward: starts reducing buckets while backward still runs.
+  GradReadyHook hook();
+  // Completes the reduction: the gradient buffer holds the average over ranks.
+  void finish();
+  // In-place sum over ranks of `values[n]` (float64).
+  void sum(double* values, int n) const;
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0, size_ = 1;
+  std::unique_ptr<comm::GradReducer> reducer_;
+};
+
+}  // namespace retort::core

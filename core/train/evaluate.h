@@ -1,0 +1,28 @@
+// Evaluation of a model on a dataset (loss, accuracy, errors), and `retort eval --checkpoint F`.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "core/config/config.h"
+#include "core/data/dataset.h"
+#include "core/model/model.h"
+
+namespace retort::core {
+
+struct EvalResult {
+  double loss = 0;       // mean cross-entropy
+  double accuracy = 0;   // fraction correct
+  int64_t errors = 0;    // misclassified samples
+  int64_t count = 0;
+  nlohmann::json to_json() const;  // {"test_loss", "test_accuracy", "test_errors", "test_samples"}
+};
+
+// Forward passes in batches of `batch_size` (no dropout) over the whole dataset.
+EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size);
+
+// Loads the weights file or checkpoint directory `path` (self-describing), the test set that
+// config.data names (normalised with the training statistics, as in training) and evaluates.
+EvalResult evaluate_checkpoint(const std::string& path, const Config& config);
+
+}  // namespace retort::core
