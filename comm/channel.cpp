@@ -5,6 +5,9 @@
 
 #include "comm/mpi/mpi_channel.h"
 #include "core/base/error.h"
+#ifdef RETORT_HAVE_CUDA
+#include "comm/nccl/nccl_channel.h"
+#endif
 
 namespace retort::comm {
 
@@ -17,11 +20,17 @@ void require_available(Transport t) {
 
 std::unique_ptr<TeacherChannel> make_teacher_channel(const Roles& roles, const ChannelConfig& config) {
   require_available(config.transport);
+#ifdef RETORT_HAVE_CUDA
+  if (config.transport == Transport::nccl) return make_nccl_teacher_channel(roles, config);
+#endif
   return make_mpi_teacher_channel(roles, config);
 }
 
 std::unique_ptr<StudentChannel> make_student_channel(const Roles& roles, const ChannelConfig& config) {
   require_available(config.transport);
+#ifdef RETORT_HAVE_CUDA
+  if (config.transport == Transport::nccl) return make_nccl_student_channel(roles, config);
+#endif
   return make_mpi_student_channel(roles, config);
 }
 

@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 
 #include "core/base/error.h"
+#ifdef RETORT_HAVE_CUDA
+#include "comm/nccl/nccl_reducer.h"
+#endif
 
 namespace retort::comm {
 
@@ -12,6 +15,9 @@ std::unique_ptr<GradReducer> make_reducer(const Roles& roles, Transport transpor
   if (!roles.is_student()) RETORT_RUNTIME_ERROR(fmt::format("rank {} is not a student: no gradient reducer", roles.rank()));
   if (!transport_available(transport))
     RETORT_INPUT_ERROR(fmt::format("transport '{}' is not available in this build", transport_name(transport)));
+#ifdef RETORT_HAVE_CUDA
+  if (transport == Transport::nccl) return make_nccl_reducer(roles.students(), grads, count, config);
+#endif
   return make_mpi_reducer(roles.students(), grads, count, config);
 }
 

@@ -15,6 +15,13 @@ Transport parse_transport(std::string_view name) {
   RETORT_INPUT_ERROR("unknown transport '" + std::string(name) + "' (expected mpi or nccl)");
 }
 
-bool transport_available(Transport t) { return t == Transport::mpi; }
+bool transport_available(Transport t) {
+#ifdef RETORT_HAVE_CUDA
+  (void)t;
+  return true;
+#else
+  return t == Transport::mpi;
+#endif
+}
 
 }  // namespace retort::comm

@@ -176,6 +176,9 @@ TeacherView decode(std::span<const std::byte> message, const WireExpect& expect)
 
 TeacherView decode_header(const WireHeader& header, const void* payload, const WireExpect& expect) {
   const PayloadLayout l = validate_header(header, expect);
+  const uint64_t sum = message_checksum(header, nullptr, 0);
+  if (sum != header.checksum)
+    reject(expect, fmt::format("header checksum mismatch (header 0x{:016x}, computed 0x{:016x})", header.checksum, sum));
   return view_of(header, l, static_cast<const std::byte*>(payload));
 }
 

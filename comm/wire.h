@@ -97,8 +97,9 @@ struct WireExpect {
 // message is accepted for any step >= expect.step. Throws a runtime error naming the peer rank
 // and the expected step on any mismatch.
 TeacherView decode(std::span<const std::byte> message, const WireExpect& expect);
-// Header-only validation (NCCL path, where the payload stays on the device): same checks except
-// the checksum and the message size; `payload` is where the payload bytes live.
+// Header-only validation (NCCL path, where the payload stays on the device): the same field
+// checks, and the checksum must be message_checksum(header, nullptr, 0) (the header alone);
+// `payload` is where the payload bytes live.
 TeacherView decode_header(const WireHeader& header, const void* payload, const WireExpect& expect);
 
 }  // namespace retort::comm

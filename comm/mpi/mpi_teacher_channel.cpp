@@ -98,7 +98,9 @@ class MpiTeacherChannel final : public TeacherChannel {
   void finish() override {
     for (auto& [s, link] : links_) {
       if (link.finished) continue;
-      const int64_t step = std::max<int64_t>(link.next_step, config_.first_step);
+      // End-of-stream takes the place of the next step this teacher would serve this student.
+      int64_t step = std::max<int64_t>(link.next_step, config_.first_step);
+      while (roles_.table().teacher_for(s, step) != teacher_) ++step;
       SendSlot& slot = acquire_slot(link, step);
       const WireHeader eos = end_of_stream_header(step, s);
       if (slot.capacity < sizeof eos) {

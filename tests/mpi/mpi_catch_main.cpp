@@ -16,9 +16,9 @@ struct AbortOnFailure : Catch::TestEventListenerBase {
     if (!stats.assertionResult.isOk()) {
       int rank = 0;
       MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-      std::fprintf(stderr, "rank %d: assertion failed at %s:%zu: %s\n", rank,
-                   stats.assertionResult.getSourceInfo().file, stats.assertionResult.getSourceInfo().line,
-                   stats.assertionResult.getExpandedExpression().c_str());
+      const auto& result = stats.assertionResult;
+      std::fprintf(stderr, "rank %d: assertion failed at %s:%zu: %s %s\n", rank, result.getSourceInfo().file,
+                   result.getSourceInfo().line, result.getExpandedExpression().c_str(), result.getMessage().c_str());
       std::fflush(stderr);
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
