@@ -173,6 +173,11 @@ inline int __float_as_int(float v) { int i; std::memcpy(&i, &v, 4); return i; }
 inline float __uint_as_float(unsigned v) { float f; std::memcpy(&f, &v, 4); return f; }
 inline unsigned __float_as_uint(float v) { unsigned i; std::memcpy(&i, &v, 4); return i; }
 
+// Round-to-nearest products/sums that the compiler must not fuse into an FMA (as on a device);
+// out of line so g++ cannot contract them with a neighbouring add.
+[[gnu::noinline]] inline float __fmul_rn(float a, float b) { return a * b; }
+[[gnu::noinline]] inline float __fadd_rn(float a, float b) { return a + b; }
+
 // Fast-math intrinsics map to the accurate host functions.
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }

@@ -1,0 +1,137 @@
+// Branch-free float exp/log that GCC vectorises (AVX2) inside `omp simd` loops, bf16 row
+// conversions, and the per-category divergence terms shared by the dense and top-k CPU paths.
+#pragma once
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+#include "core/base/dtype.h"
+#include "kernels/kd_loss.h"
+
+namespace retort::kernels::cpu {
+
+// exp(x) for x ≤ 88 (all callers pass x - max ≤ 0): Cody-Waite reduction to |r| ≤ ln2/2, the
+// Cephes degree-6 polynomial, then 2^n via the exponent bits. ≤ 2 ulp; exp(x < -87.33) = 0
+// (the denormal range is flushed); NaN stays NaN; -inf gives 0.
+inline float vexp(float x) {
+  const float lo = -87.33654f, hi = 88.0f;
+  const float xc = x < lo ? lo : (x > hi ? hi : x);
+  const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.0f;
+  const float scale = std::bit_cast<float>(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
+  return x < lo ? 0.0f : y * scale;
+}
+
+// log(x) for normal positive x (callers guard x > 0): x = m·2^e with m in [√½, √2), then
+// log m = 2 atanh((m-1)/(m+1)) by its odd series to s^9. ≤ 2 ulp.
+inline float vlog(float x) {
+  const uint32_t u = std::bit_cast<uint32_t>(x < 1.17549435e-38f ? 1.17549435e-38f : x);
+  float m = std::bit_cast<float>((u & 0x007fffffu) | 0x3f800000u);
+  float e = static_cast<float>(static_cast<int32_t>(u >> 23) - 127);
+  const bool upper = m > 1.41421356f;
+  m = upper ? m * 0.5f : m;
+  e = upper ? e + 1.0f : e;
+  const float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+  const float series = s2 * (0.333333333f + s2 * (0.2f + s2 * (0.142857143f + s2 * 0.111111111f)));
+  return e * 0.693147182f + (2.0f * s + 2.0f * s * series);
+}
+inline double vlog(double x) { return std::log(x); }
+
+inline float bf16_bits_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+// Round to nearest even, NaN kept quiet NaN (the rule of retort::float_to_bf16), branch-free.
+inline uint16_t float_to_bf16_bits(float f) {
+  const uint32_t u = std::bit_cast<uint32_t>(f);
+  const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return static_cast<uint16_t>(nan ? ((u >> 16) | 0x0040u) : rounded);
+}
+
+inline void bf16_row_to_float(const bf16* in, float* out, int64_t n) {
+  const uint16_t* bits = reinterpret_cast<const uint16_t*>(in);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_bits_to_float(bits[i]);
+}
+inline void float_row_to_bf16(const float* in, bf16* out, int64_t n) {
+  uint16_t* bits = reinterpret_cast<uint16_t*>(out);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) bits[i] = float_to_bf16_bits(in[i]);
+}
+
+// One category's contribution to D(p, q) and its q·∂D/∂q ("gq"), given the probabilities and
+// their logs. Zero-probability sides contribute 0 (0·log 0 := 0). F is float or double.
+template <Divergence kDiv, typename F>
+inline void category_terms(F p, F q, F logp, F logq, F beta, F& loss, F& gq) {
+  if constexpr (kDiv == Divergence::fkl) {
+    loss = p > F(0) ? p * (logp - logq) : F(0);
+    gq = -p;
+  } else if constexpr (kDiv == Divergence::rkl) {
+    loss = q > F(0) ? q * (logq - logp) : F(0);
+    gq = loss;
+  } else if constexpr (kDiv == Divergence::jsd) {
+    const F m = beta * p + (F(1) - beta) * q;
+    const F logm = vlog(m > F(0) ? m : F(1));
+    const F q_term = q > F(0) ? q * (logq - logm) : F(0);
+    const F p_term = p > F(0) ? p * (logp - logm) : F(0);
+    loss = beta * p_term + (F(1) - beta) * q_term;
+    gq = (F(1) - beta) * q_term;
+  } else {
+    // sign(q - p), with differences within rounding noise (2^-20 relative) taken as a tie, so
+    // equal distributions computed in different summation orders get the zero subgradient.
+    const F d = q - p, ad = d < F(0) ? -d : d;
+    const F tie = F(9.5367431640625e-07) * (p > q ? p : q);
+    loss = F(0.5) * ad;
+    gq = ad <= tie ? F(0) : F(0.5) * (d > F(0) ? q : -q);
+  }
+}
+
+// jsd with β = 0 or 1 is fkl or rkl (the GKD convention); everything else keeps its divergence.
+inline Divergence effective_divergence(const KdLossParams& params) {
+  if (params.divergence == Divergence::jsd && params.beta == 0.0f) return Divergence::fkl;
+  if (params.divergence == Divergence::jsd && params.beta == 1.0f) return Divergence::rkl;
+  return params.divergence;
+}
+
+// ---- row passes (float rows, contiguous; sums accumulate in double lanes) ---------------------
+
+// Largest element (NaN-ignoring) and the number of NaN/+inf elements.
+inline float row_max(const float* x, int64_t n, int64_t& nonfinite) {
+  float m = -INFINITY;
+  int64_t bad = 0;
+#pragma omp simd reduction(max : m) reduction(+ : bad)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    m = v > m ? v : m;
+    bad += (v != v) | (v > 3.40282347e38f);
+  }
+  nonfinite += bad;
+  return m;
+}
+
+// out[i] = exp(x[i]·scale - shift); returns Σ out, accumulated in double (8 double lanes).
+inline double exp_row(const float* x, float scale, float shift, float* out, int64_t n) {
+  double total = 0;
+#pragma omp simd reduction(+ : total)
+  for (int64_t i = 0; i < n; ++i) {
+    const float e = vexp(x[i] * scale - shift);
+    out[i] = e;
+    total += e;
+  }
+  return total;
+}
+
+// First index holding the value m (the argmax when m is the row maximum); 0 when absent.
+inline int64_t first_index_of(const float* x, int64_t n, float m) {
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] == m) return i;
+  return 0;
+}
+
+}  // namespace retort::kernels::cpu

@@ -1,0 +1,61 @@
+// kd_loss on the CPU (through the kd_loss() dispatch) against the float64 reference.
+#include <omp.h>
+
+#include "tests/unit/kernels/kd_loss_checks.h"
+
+namespace {
+using namespace retort::kernels;
+using namespace retort::kernels::test;
+
+const Caller cpu_call = [](const retort::TensorView& z, const TeacherLogits& t, const int32_t* labels,
+                           const retort::TensorView& dz, const KdLossParams& params, const KdLossMetrics& metrics) {
+  return kd_loss(z, t, labels, dz, params, metrics);
+};
+}  // namespace
+
+TEST_CASE("kd_loss cpu: random shapes, dtypes, divergences and tails match the float64 reference", "[kd_loss]") {
+  check_random_shapes(cpu_call, Limits{});
+}
+
+TEST_CASE("kd_loss cpu: gradients match finite differences of the reference loss", "[kd_loss]") {
+  check_finite_difference(cpu_call);
+}
+
+TEST_CASE("kd_loss cpu: identities (z == t, jsd endpoints, non-negative, rows sum to 0)", "[kd_loss]") {
+  check_identities(cpu_call);
+}
+
+TEST_CASE("kd_loss cpu: edge cases", "[kd_loss]") { check_edge_cases(cpu_call, Limits{}); }
+
+TEST_CASE("kd_loss cpu: results do not depend on the number of OpenMP threads", "[kd_loss]") {
+  std::mt19937_64 rng(test_seed() + 9);
+  KdLossParams params;
+  params.alpha = 0.5f;
+  const Problem pb = random_problem(rng, 13, 1000, 0, retort::DType::f32, retort::DType::f32, params, true);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const Outcome one = run_problem(pb, cpu_call);
+  omp_set_num_threads(2);
+  const Outcome two = run_problem(pb, cpu_call);
+  omp_set_num_threads(threads);
+  CHECK(one.result.loss == two.result.loss);
+  CHECK(one.dz == two.dz);
+}
+
+TEST_CASE("kd_loss: arguments that break the contract are input errors naming the argument", "[kd_loss]") {
+  std::vector<float> z(6), t(6), dz(6);
+  const retort::TensorView zv{z.data(), retort::DType::f32, 2, 3, retort::Device::cpu};
+  const retort::TensorView tv{t.data(), retort::DType::f32, 2, 3, retort::Device::cpu};
+  const retort::TensorView bad_t{t.data(), retort::DType::f32, 3, 2, retort::Device::cpu};
+  const retort::TensorView dzv{dz.data(), retort::DType::f32, 2, 3, retort::Device::cpu};
+  KdLossParams params;
+  REQUIRE_THROWS_WITH(kd_loss(zv, TeacherLogits::dense(bad_t), nullptr, dzv, params),
+                      Catch::Contains("dense teacher logits"));
+  params.alpha = 0.5f;
+  REQUIRE_THROWS_WITH(kd_loss(zv, TeacherLogits::dense(tv), nullptr, dzv, params), Catch::Contains("needs labels"));
+  params.alpha = 0;
+  params.temperature = 0;
+  REQUIRE_THROWS_WITH(kd_loss(zv, TeacherLogits::dense(tv), nullptr, dzv, params), Catch::Contains("temperature"));
+  REQUIRE_THROWS_WITH(parse_divergence("kl"), Catch::Contains("unknown divergence"));
+  CHECK(parse_divergence("jsd") == Divergence::jsd);
+}
