@@ -33,8 +33,8 @@ std::vector<int> all_indices(int n) {
 
 RoleTable::RoleTable(const RolesConfig& config, const std::vector<int>& node_of_rank) : config_(config) {
   const int world = static_cast<int>(node_of_rank.size());
-  if (config.teachers < 1 || config.students < 1)
-    RETORT_INPUT_ERROR(fmt::format("cluster.teachers ({}) and cluster.students ({}) must both be >= 1",
+  if (config.teachers < 0 || config.students < 1)
+    RETORT_INPUT_ERROR(fmt::format("cluster.teachers ({}) must be >= 0 and cluster.students ({}) >= 1",
                                    config.teachers, config.students));
   if (config.teachers + config.students != world)
     RETORT_INPUT_ERROR(fmt::format(
@@ -82,7 +82,9 @@ RoleTable::RoleTable(const RolesConfig& config, const std::vector<int>& node_of_
     return out;
   };
   const bool local = config.placement == Placement::node_local;
-  if (T <= S) {
+  if (T == 0) {
+    // Supervised training: no teachers, nothing to assign.
+  } else if (T <= S) {
     std::vector<int> load(T, 0);
     for (int s = 0; s < S; ++s) {
       int t = s % T;
@@ -132,6 +134,7 @@ const std::vector<int>& RoleTable::students_of(int teacher) const { return stude
 int RoleTable::teacher_for(int student, long long step) const {
   RETORT_CHECK(step >= 0, "step " + std::to_string(step) + " is negative");
   const auto& list = teachers_of_.at(student);
+  if (list.empty()) RETORT_RUNTIME_ERROR(fmt::format("student {} has no teacher (a run without teachers)", student));
   return list[static_cast<size_t>(step % static_cast<long long>(list.size()))];
 }
 
@@ -142,6 +145,7 @@ std::string RoleTable::format() const {
     std::string line = fmt::format("  rank {:<3} {} {:<3} node {:<3}", r, role_name(role_[r]), index_[r], node_[r]);
     if (role_[r] == Role::student) {
       line += " served by";
+      if (teachers_of_[index_[r]].empty()) line += " nobody";
       for (int t : teachers_of_[index_[r]]) line += fmt::format(" teacher {} (rank {})", t, teacher_ranks_[t]);
     } else {
       line += " serves";

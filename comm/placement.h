@@ -12,7 +12,7 @@ enum class Role { teacher, student };
 // Filled by the caller from the config (cluster.teachers, cluster.students, cluster.placement,
 // cluster.emulate_nodes); comm/ knows no config.
 struct RolesConfig {
-  int teachers = 1;
+  int teachers = 1;  // 0: no teachers (supervised training)
   int students = 1;
   Placement placement = Placement::node_local;
   int emulate_nodes = 0;  // > 0: split the world's ranks into this many contiguous virtual nodes
@@ -31,7 +31,8 @@ const char* role_name(Role r);            // "teacher" | "student"
 class RoleTable {
  public:
   // node_of_rank[r] = node id of world rank r (any integers; renumbered 0.. in first-seen order).
-  // Throws an input error when T < 1, S < 1 or T + S != node_of_rank.size().
+  // T == 0 is a run without teachers (supervised training: every rank a student).
+  // Throws an input error when T < 0, S < 1 or T + S != node_of_rank.size().
   RoleTable(const RolesConfig& config, const std::vector<int>& node_of_rank);
 
   int world_size() const { return static_cast<int>(node_.size()); }
@@ -50,7 +51,8 @@ class RoleTable {
   const std::vector<int>& teachers_of(int student) const;
   // Student indices this teacher serves, increasing.
   const std::vector<int>& students_of(int teacher) const;
-  // The teacher index that produces `student`'s logits for `step` (step >= 0).
+  // The teacher index that produces `student`'s logits for `step` (step >= 0); throws when the
+  // run has no teachers.
   int teacher_for(int student, long long step) const;
 
   // Human table, one line per rank: "rank 3  student 1  node 1  served by teacher 0 (rank 2)".

@@ -28,8 +28,6 @@ World::World(int* argc, char*** argv) {
                          ", Retort needs MPI_THREAD_MULTIPLE (" +
                          std::to_string(MPI_THREAD_MULTIPLE) + ")");
   }
-  // Our own checks report errors; MPI must not abort on its own inside a call we check.
-  RETORT_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
   RETORT_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
   RETORT_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
   MPI_Comm local = MPI_COMM_NULL;

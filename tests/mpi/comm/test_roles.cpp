@@ -26,7 +26,7 @@ TEST_CASE("roles: live tables, students communicator and pair communicators", "[
   const int n = world.size();
   CHECK(world.local_size() == n);  // every rank of these tests runs on this one machine
   CHECK(world.local_rank() == world.rank());
-  for (const RolesConfig& config : {cfg(1, n - 1), cfg(n - 1, 1), cfg(1, n - 1, 2), cfg(n / 2, n - n / 2, 2)}) {
+  for (const RolesConfig& config : {cfg(1, n - 1), cfg(n - 1, 1), cfg(1, n - 1, 2), cfg(n / 2, n - n / 2, 2), cfg(0, n)}) {
     Roles roles(world, config);
     // The expected node of each rank on this single machine: 0, or contiguous emulated blocks.
     std::vector<int> nodes(n);

@@ -126,6 +126,20 @@ TEST_CASE("roles: T + S must equal the world size, with a message saying how to 
     CHECK(e.message() ==
           "cluster.teachers (1) + cluster.students (1) = 2 does not match the MPI world size 3 (start with mpirun -np 2)");
   }
-  CHECK_THROWS_AS(RoleTable(cfg(0, 2), {0, 0}), Error);
+  CHECK_THROWS_AS(RoleTable(cfg(-1, 3), {0, 0}), Error);
   CHECK_THROWS_AS(RoleTable(cfg(2, 0), {0, 0}), Error);
+}
+
+TEST_CASE("roles without teachers: every rank a student (supervised training)", "[comm][roles]") {
+  const RoleTable t(cfg(0, 3), {0, 0, 1});
+  CHECK(t.teachers() == 0);
+  CHECK(t.students() == 3);
+  CHECK(t.student_rank(2) == 2);
+  CHECK(t.teachers_of(1).empty());
+  CHECK_THROWS_AS(t.teacher_for(0, 0), Error);
+  CHECK(t.format() ==
+        "roles: 0 teachers, 3 students, 2 nodes, placement node-local\n"
+        "  rank 0   student 0   node 0   served by nobody\n"
+        "  rank 1   student 1   node 0   served by nobody\n"
+        "  rank 2   student 2   node 1   served by nobody\n");
 }
