@@ -13,7 +13,7 @@ namespace retort::kernels::cpu {
 // exp(x) for x ≤ 88 (all callers pass x - max ≤ 0): Cody-Waite reduction to |r| ≤ ln2/2, the
 // Cephes degree-6 polynomial, then 2^n via the exponent bits. ≤ 2 ulp; exp(x < -87.33) = 0
 // (the denormal range is flushed); NaN stays NaN; -inf gives 0.
-inline float vexp(float x) {
+[[gnu::always_inline]] inline float vexp(float x) {
   const float lo = -87.33654f, hi = 88.0f;
   const float xc = x < lo ? lo : (x > hi ? hi : x);
   const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
@@ -32,7 +32,7 @@ inline float vexp(float x) {
 
 // log(x) for normal positive x (callers guard x > 0): x = m·2^e with m in [√½, √2), then
 // log m = 2 atanh((m-1)/(m+1)) by its odd series to s^9. ≤ 2 ulp.
-inline float vlog(float x) {
+[[gnu::always_inline]] inline float vlog(float x) {
   const uint32_t u = std::bit_cast<uint32_t>(x < 1.17549435e-38f ? 1.17549435e-38f : x);
   float m = std::bit_cast<float>((u & 0x007fffffu) | 0x3f800000u);
   float e = static_cast<float>(static_cast<int32_t>(u >> 23) - 127);
@@ -43,11 +43,11 @@ inline float vlog(float x) {
   const float series = s2 * (0.333333333f + s2 * (0.2f + s2 * (0.142857143f + s2 * 0.111111111f)));
   return e * 0.693147182f + (2.0f * s + 2.0f * s * series);
 }
-inline double vlog(double x) { return std::log(x); }
+[[gnu::always_inline]] inline double vlog(double x) { return std::log(x); }
 
-inline float bf16_bits_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+[[gnu::always_inline]] inline float bf16_bits_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
 // Round to nearest even, NaN kept quiet NaN (the rule of retort::float_to_bf16), branch-free.
-inline uint16_t float_to_bf16_bits(float f) {
+[[gnu::always_inline]] inline uint16_t float_to_bf16_bits(float f) {
   const uint32_t u = std::bit_cast<uint32_t>(f);
   const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
   const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
@@ -68,7 +68,7 @@ inline void float_row_to_bf16(const float* in, bf16* out, int64_t n) {
 // One category's contribution to D(p, q) and its q·∂D/∂q ("gq"), given the probabilities and
 // their logs. Zero-probability sides contribute 0 (0·log 0 := 0). F is float or double.
 template <Divergence kDiv, typename F>
-inline void category_terms(F p, F q, F logp, F logq, F beta, F& loss, F& gq) {
+[[gnu::always_inline]] inline void category_terms(F p, F q, F logp, F logq, F beta, F& loss, F& gq) {
   if constexpr (kDiv == Divergence::fkl) {
     loss = p > F(0) ? p * (logp - logq) : F(0);
     gq = -p;

@@ -13,7 +13,7 @@
 namespace retort::kernels::gpu {
 
 // Shapes: labels [rows] (may be null). Writes totals->counted and the first bad label row.
-__global__ void kd_count_kernel(const int32_t* labels, KdDeviceParams p, KdTotals* totals) {
+static __global__ void kd_count_kernel(const int32_t* labels, KdDeviceParams p, KdTotals* totals) {
   __shared__ float scratch[32];
   float counted = 0, first_bad = 4.0e9f;
   for (int64_t r = threadIdx.x; r < p.rows; r += blockDim.x) {
@@ -282,7 +282,7 @@ __global__ void __launch_bounds__(1024) kd_topk_kernel(const Tz* z_all, const ui
 }
 
 // One CTA: reduces the per-row results in double, in an order fixed by blockDim.
-__global__ void kd_finalize_kernel(KdDeviceParams p, KdWorkspace ws) {
+static __global__ void kd_finalize_kernel(KdDeviceParams p, KdWorkspace ws) {
   __shared__ double scratch[32];
   __shared__ float scratch_f[32];
   double kd = 0, ce = 0;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds Retort for sm_90 and runs the real-device tests (CTest label gpu) and GPU benchmarks.
+# Without a CUDA device: prints "skipped: no GPU" and exits 77 (a skip, never a pass).
+# Usage: tests/gpu/run.sh [BUILD_DIR]   (default build-gpu; RETORT_CUDA_ARCHS overrides 90)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${1:-$root/build-gpu}"
+if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L 2>/dev/null | grep -q GPU; then
+  echo "skipped: no GPU"
+  exit 77
+fi
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRETORT_CUDA=ON \
+      -DRETORT_CUDA_ARCHS="${RETORT_CUDA_ARCHS:-90}" >/dev/null
+# GPU tests/benchmarks register in tests/gpu/CMakeLists.txt; build every target labelled gpu.
+targets=$(cd "$build" && ctest -N -L gpu | sed -n 's/^ *Test *#[0-9]*: //p')
+cmake --build "$build" -j"$(nproc)" --target $targets kd_loss_gpu_bench
+ctest --test-dir "$build" -L gpu --output-on-failure
+echo "== GPU benchmarks =="
+"$build/bin/kd_loss_gpu_bench"
