@@ -40,8 +40,15 @@ class MpiReducer final : public GradReducer {
   }
 
   ~MpiReducer() override {
-    for (MPI_Request& r : requests_)
-      if (r != MPI_REQUEST_NULL) MPI_Wait(&r, MPI_STATUS_IGNORE);
+    // A collective still in flight means an error path (the job is about to abort): waiting
+    // could hang on a dead peer and freeing is not allowed for collectives, so the request and
+    // the wire buffer MPI may still write are left alone.
+    bool pending = false;
+    for (MPI_Request& r : requests_) pending = pending || r != MPI_REQUEST_NULL;
+    if (pending) {
+      new std::vector<bf16>(std::move(wire_));  // deliberately leaked, see above
+      return;
+    }
     if (bf16_op_ != MPI_OP_NULL) MPI_Op_free(&bf16_op_);
   }
 

@@ -33,7 +33,8 @@ class NcclReducer final : public GradReducer {
   }
 
   ~NcclReducer() override {
-    if (cudaStreamSynchronize(stream_) != cudaSuccess) nccl_.abort();
+    // Work still queued means an error path: abort NCCL rather than wait on a peer.
+    if (cudaStreamQuery(stream_) != cudaSuccess) nccl_.abort();
     for (cudaEvent_t e : ready_) cudaEventDestroy(e);
     cudaEventDestroy(done_);
     if (wire_) cudaFree(wire_);

@@ -1,6 +1,7 @@
 // Fault-injection program for comm/ (driven by expect_exit.sh): `mismatch` starts roles that do
 // not fit the world, `kill` SIGKILLs a student mid-exchange, `stall` SIGSTOPs one so the
-// teacher's channel deadline must fire. Errors end the job the way the retort binary does.
+// teacher's channel deadline must fire; `kill-reduce` / `stall-reduce` do the same to a student
+// in the middle of gradient reduction. Errors end the job the way the retort binary does.
 #include <signal.h>
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "comm/channel.h"
+#include "comm/reducer.h"
 #include "comm/roles.h"
 #include "comm/world.h"
 #include "core/base/error.h"
@@ -41,6 +43,21 @@ void exchange(const Roles& roles, int steps, int victim, int at, int signal_numb
   }
 }
 
+// Every student reduces `steps` steps of a gradient buffer; student `victim` raises
+// `signal_number` at step `at` before marking its gradients ready.
+void reduce(const Roles& roles, int steps, int victim, int at, int signal_number, double timeout_s) {
+  std::vector<float> grads(100000, 1.0f);
+  ReducerConfig config;
+  config.bucket_bytes = 64 * 1024;
+  config.timeout_s = timeout_s;
+  auto reducer = make_reducer(roles, Transport::mpi, grads.data(), grads.size(), config);
+  for (int step = 0; step < steps; ++step) {
+    if (roles.index() == victim && step == at) raise(signal_number);
+    reducer->mark_ready(0, grads.size());
+    reducer->wait();
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,12 +65,15 @@ int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "";
   try {
     RolesConfig config;
-    config.teachers = 1;
-    config.students = std::strcmp(mode, "mismatch") == 0 ? 1 : world.size() - 1;
+    const bool reducing = std::strstr(mode, "reduce") != nullptr;
+    config.teachers = reducing ? 0 : 1;
+    config.students = std::strcmp(mode, "mismatch") == 0 ? 1 : world.size() - config.teachers;
     Roles roles(world, config);
     if (std::strcmp(mode, "kill") == 0) exchange(roles, 50, 1, 3, SIGKILL, 20);
     else if (std::strcmp(mode, "stall") == 0) exchange(roles, 50, 0, 2, SIGSTOP, 2);
-    else RETORT_INPUT_ERROR(std::string("unknown mode '") + mode + "' (mismatch|kill|stall)");
+    else if (std::strcmp(mode, "kill-reduce") == 0) reduce(roles, 20, 1, 3, SIGKILL, 20);
+    else if (std::strcmp(mode, "stall-reduce") == 0) reduce(roles, 20, 1, 3, SIGSTOP, 2);
+    else RETORT_INPUT_ERROR(std::string("unknown mode '") + mode + "' (mismatch|kill|stall|kill-reduce|stall-reduce)");
     return 0;
   } catch (const Error& e) {
     // An input error every rank computed identically: report once, exit cleanly everywhere.

@@ -1,9 +1,9 @@
 #!/bin/sh
-# expect_exit.sh RC MAX_SECONDS PATTERN COMMAND...: runs COMMAND and passes only when it exits
-# with RC ("nonzero" = any non-zero code) within MAX_SECONDS, and, when PATTERN is not empty,
-# its output contains the fixed string PATTERN exactly once.
-expected_rc=$1 max_seconds=$2 pattern=$3
-shift 3
+# expect_exit.sh RC MAX_SECONDS COUNT PATTERN COMMAND...: runs COMMAND and passes only when it
+# exits with RC ("nonzero" = any non-zero code) within MAX_SECONDS and its output contains the
+# fixed string PATTERN COUNT times ("some" = at least once).
+expected_rc=$1 max_seconds=$2 expected_count=$3 pattern=$4
+shift 4
 out=$(mktemp)
 start=$(date +%s.%N)
 "$@" >"$out" 2>&1
@@ -19,9 +19,11 @@ fi
 if awk -v e="$elapsed" -v m="$max_seconds" 'BEGIN { exit !(e > m) }'; then
   echo "expect_exit: took ${elapsed}s, limit ${max_seconds}s"; status=1
 fi
-if [ -n "$pattern" ]; then
-  count=$(grep -cF -- "$pattern" "$out")
-  [ "$count" -eq 1 ] || { echo "expect_exit: pattern found $count times, expected once: $pattern"; status=1; }
+count=$(grep -cF -- "$pattern" "$out")
+if [ "$expected_count" = some ]; then
+  [ "$count" -ge 1 ] || { echo "expect_exit: pattern not found: $pattern"; status=1; }
+else
+  [ "$count" -eq "$expected_count" ] || { echo "expect_exit: pattern found $count times, expected $expected_count: $pattern"; status=1; }
 fi
 echo "expect_exit: rc=$rc elapsed=${elapsed}s"
 rm -f "$out"
