@@ -1,11 +1,25 @@
-// Subcommand implementations. Engines that do not exist yet say so and exit 2.
+// Subcommand implementations: each loads and validates the config, then hands over to the
+// engine in core/. Errors propagate as retort::Error and become exit codes in main.
 #include "launch/commands.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <filesystem>
 #include <iostream>
 
+#include "comm/world.h"
 #include "core/base/error.h"
+#include "core/base/log.h"
 #include "core/config/load.h"
+#include "core/distill/logits_cache.h"
+#include "core/distill/run_distill.h"
+#include "core/train/evaluate.h"
+#include "core/train/inspect.h"
+#include "core/train/supervised.h"
 
 #ifndef RETORT_VERSION
 #define RETORT_VERSION "dev"
@@ -13,9 +27,44 @@
 
 namespace retort::launch {
 namespace {
-[[noreturn]] void not_built_yet(const std::string& what) {
-  RETORT_INPUT_ERROR(what + " is not implemented in this version of retort yet");
+
+core::Config load_for_job(const std::string& file, const std::vector<std::string>& overrides) {
+  core::Config cfg = core::load_config(file, overrides);
+  log::set_level(log::parse_level(cfg.logging.level));
+  return cfg;
 }
+
+// Runs `job` on every rank of the MPI world. A cluster shape that does not fit the world is
+// seen by every rank alike: rank 0 reports it and all exit 2. Any later error may be seen by one
+// rank only, so that rank reports it (naming itself) and aborts the whole job: no peer waits.
+template <typename Check, typename Job>
+int run_on_world(const char* what, Check&& check_shape, Job&& job) {
+  comm::World world(nullptr, nullptr);
+  log::set_identity(world.size() > 1 ? world.rank() : -1, "");
+  // Ranks sharing a node share its cores: unless the user chose, give each rank its share
+  // (oversubscribed OpenMP threads spin against each other and slow a job down many times).
+  if (!std::getenv("OMP_NUM_THREADS"))
+    omp_set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world.local_size()));
+  try {
+    check_shape(world.size());
+  } catch (const Error& e) {
+    if (world.rank() == 0) std::fprintf(stderr, "retort: error: %s\n", e.message().c_str());
+    return e.exit_code();
+  }
+  try {
+    return job(world);
+  } catch (const Error& e) {
+    const std::string text = e.kind() == ErrorKind::input ? e.message() : std::string(e.what());
+    if (world.size() == 1) {
+      std::fprintf(stderr, "retort: error: %s\n", text.c_str());
+      return e.exit_code();
+    }
+    std::fprintf(stderr, "retort: error: rank %d: %s: %s\n", world.rank(), what, text.c_str());
+    std::fflush(stderr);
+    world.abort(e.exit_code());
+  }
+}
+
 }  // namespace
 
 int run_config_check(const CheckOptions& options) {
@@ -27,27 +76,51 @@ int run_config_check(const CheckOptions& options) {
 
 int run_version() {
 #ifdef RETORT_HAVE_CUDA
-  const char* cuda = "cuda+nccl";
+  const char* backends = "cpu + cuda/nccl";
 #else
-  const char* cuda = "cpu only";
+  const char* backends = "cpu only";
 #endif
-  std::printf("retort %s (%s)\n", RETORT_VERSION, cuda);
+  std::printf("retort %s (%s)\n", RETORT_VERSION, backends);
   return 0;
 }
 
 int run_train(const JobOptions& options) {
-  const core::Config cfg = core::load_config(options.config_file, options.overrides);
-  not_built_yet(cfg.teacher.present ? "distillation training (retort train with a teacher section)"
-                                    : "supervised training (retort train)");
+  const core::Config cfg = load_for_job(options.config_file, options.overrides);
+  auto check = [&](int world_size) { core::check_world_size(cfg, world_size); };
+  return run_on_world("training", check, [&](comm::World& world) {
+    return cfg.teacher.present ? core::run_distill(cfg, world) : core::run_supervised(cfg, world);
+  });
 }
 
 int run_teach(const JobOptions& options) {
-  core::load_config(options.config_file, options.overrides);
-  not_built_yet("offline teacher inference (retort teach)");
+  const core::Config cfg = load_for_job(options.config_file, options.overrides);
+  auto check = [&](int world_size) { core::check_teach_world_size(cfg, world_size); };
+  return run_on_world("teacher inference", check, [&](comm::World& world) { return core::run_teach(cfg, world); });
 }
 
-int run_eval(const EvalOptions&) { not_built_yet("checkpoint evaluation (retort eval)"); }
+int run_eval(const EvalOptions& options) {
+  core::Config cfg;
+  if (!options.config_file.empty()) {
+    cfg = load_for_job(options.config_file, options.overrides);
+  } else if (!options.overrides.empty()) {
+    RETORT_INPUT_ERROR("--set needs --config (the built-in defaults have no file to override)");
+  }
+  if (!std::filesystem::exists(options.checkpoint))
+    RETORT_INPUT_ERROR("--checkpoint: '" + options.checkpoint + "' does not exist");
+  const core::EvalResult r = core::evaluate_checkpoint(options.checkpoint, cfg);
+  std::printf("%s: test accuracy %.4f, %lld errors of %lld, test loss %.4f\n", options.checkpoint.c_str(),
+              r.accuracy, static_cast<long long>(r.errors), static_cast<long long>(r.count), r.loss);
+  return 0;
+}
 
-int run_inspect(const std::string&) { not_built_yet("checkpoint inspection (retort inspect)"); }
+int run_inspect(const std::string& file) {
+  if (!std::filesystem::exists(file)) RETORT_INPUT_ERROR(file + ": does not exist");
+  if (std::filesystem::path(file).filename() == "index.json") {
+    std::cout << core::describe_cache(file);
+    return 0;
+  }
+  core::inspect_checkpoint(file, std::cout);
+  return 0;
+}
 
 }  // namespace retort::launch

@@ -129,7 +129,9 @@ struct Config {
   std::string source_file;
   uint64_t hash = 0;
 
-  int64_t world_size() const { return teacher.present ? cluster.teachers + cluster.students : cluster.students; }
+  // Ranks of a `retort train` job: teachers + students for online distillation, else students.
+  bool online_teachers() const { return teacher.present && teacher.source == "online"; }
+  int64_t world_size() const { return online_teachers() ? cluster.teachers + cluster.students : cluster.students; }
 };
 
 }  // namespace retort::core

@@ -227,7 +227,7 @@ std::string to_yaml(const Config& cfg) {
 void check_world_size(const Config& cfg, int world_size) {
   const int64_t need = cfg.world_size();
   if (need == world_size) return;
-  if (cfg.teacher.present)
+  if (cfg.online_teachers())
     RETORT_INPUT_ERROR(fmt::format("{}: cluster: teachers ({}) + students ({}) = {} ranks, but the MPI world has {}",
                                    cfg.source_file, cfg.cluster.teachers, cfg.cluster.students, need, world_size));
   RETORT_INPUT_ERROR(fmt::format("{}: cluster.students: {} ranks configured, but the MPI world has {}",

@@ -17,6 +17,9 @@ struct BatchContext {
   const uint64_t* sample_ids = nullptr;  // [rows] global dataset ids; required when training
   uint64_t seed = 0;
   uint64_t epoch = 0;
+  // Inference only: compute every row with a fixed operation order, so a sample's output does
+  // not depend on the other rows of the batch (teacher logits; see kernels/linear_invariant.h).
+  bool batch_invariant = false;
 };
 
 class Layer {

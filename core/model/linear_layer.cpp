@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/linear.h"
+#include "kernels/linear_invariant.h"
 #include "kernels/max_norm.h"
 
 namespace retort::core {
@@ -31,7 +32,8 @@ void LinearLayer::bind(const ParamLayout& layout, float* params, float* grads) {
 }
 
 void LinearLayer::forward(const float* x, float* y, const BatchContext& ctx) {
-  kernels::linear_forward(x, w_, b_, y, ctx.rows, in_, out_);
+  if (ctx.batch_invariant) kernels::linear_forward_batch_invariant(x, w_, b_, y, ctx.rows, in_, out_);
+  else kernels::linear_forward(x, w_, b_, y, ctx.rows, in_, out_);
 }
 
 void LinearLayer::backward(const float* x, const float*, const float* dy, float* dx,

@@ -1,0 +1,35 @@
+// The student's distillation objective: teacher logits from a TeacherSource, the fused KD loss
+// (kernels/kd_loss.h) over this rank's rows, and the per-window distillation metrics.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/distill/teacher_source.h"
+#include "core/train/objective.h"
+#include "kernels/kd_loss.h"
+
+namespace retort::core {
+
+kernels::KdLossParams kd_params_from(const DistillConfig& distill);
+
+class DistillObjective final : public Objective {
+ public:
+  DistillObjective(const DistillConfig& distill, std::unique_ptr<TeacherSource> source);
+  ObjectiveResult compute(const StepBatch& batch, const float* logits, int64_t classes, float grad_scale,
+                          float* dlogits) override;
+  void report(nlohmann::json& record, double window_s) override;
+  void finish() override { source_->close(); }
+  const TeacherSource& source() const { return *source_; }
+
+ private:
+  kernels::KdLossParams params_;
+  std::unique_ptr<TeacherSource> source_;
+  std::vector<float> entropy_;
+  std::vector<uint8_t> agree_;
+  // This rank's window since the last report.
+  double kd_sum_ = 0, ce_sum_ = 0, agree_sum_ = 0, entropy_sum_ = 0, rows_ = 0, fetch_s_ = 0;
+  int64_t nonfinite_steps_ = 0;
+};
+
+}  // namespace retort::core

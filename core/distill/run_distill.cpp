@@ -1,0 +1,171 @@
+// Job drivers: `retort train` with a teacher section (online pool + students, or students
+// reading the cache) and `retort teach` (the pool writing the cache).
+#include "core/distill/run_distill.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fmt/format.h>
+
+#include "comm/channel.h"
+#include "comm/mpi_check.h"
+#include "comm/roles.h"
+#include "core/base/error.h"
+#include "core/base/log.h"
+#include "core/distill/distill_objective.h"
+#include "core/distill/teacher_pool.h"
+#include "core/metrics/metrics.h"
+#include "core/train/student_trainer.h"
+
+namespace retort::core {
+namespace fs = std::filesystem;
+namespace {
+
+void validate_distill(const Config& cfg) {
+  if (!cfg.teacher.present) RETORT_INPUT_ERROR("run_distill: the config has no teacher: section");
+  validate_training(cfg);
+  if (cfg.teacher.source == "cache" && cfg.data.jitter_px > 0)
+    RETORT_INPUT_ERROR("data.jitter_px: cached teacher logits are per image, so teacher.source: cache needs jitter_px 0");
+}
+
+comm::RolesConfig roles_config(const Config& cfg) {
+  comm::RolesConfig rc;
+  rc.teachers = static_cast<int>(cfg.cluster.teachers);
+  rc.students = static_cast<int>(cfg.cluster.students);
+  rc.placement = cfg.cluster.placement == "round-robin" ? comm::Placement::round_robin : comm::Placement::node_local;
+  rc.emulate_nodes = static_cast<int>(cfg.cluster.emulate_nodes);
+  return rc;
+}
+
+comm::ChannelConfig channel_config(const Config& cfg, int64_t first_step, int64_t rows, int64_t vocab) {
+  comm::ChannelConfig cc;
+  cc.transport = cfg.transport == "nccl" ? comm::Transport::nccl : comm::Transport::mpi;
+  cc.lookahead = static_cast<int>(cfg.distill.lookahead);
+  const auto kind = cfg.distill.topk ? comm::PayloadKind::topk : comm::PayloadKind::dense;
+  cc.max_payload_bytes = comm::payload_layout(kind, parse_dtype(cfg.distill.wire_dtype), rows, vocab, cfg.distill.topk).bytes;
+  cc.timeout_s = cfg.train.step_timeout_s;
+  cc.first_step = first_step;
+  cc.expect_rows = rows;
+  cc.expect_vocab = vocab;
+  return cc;
+}
+
+// Teacher index 0 measures the teacher once; every rank learns the result.
+nlohmann::json share_teacher_eval(const comm::Roles& roles, TeacherPool* pool) {
+  double values[3] = {0, 0, 0};
+  if (pool && roles.index() == 0) {
+    const EvalResult r = pool->evaluate_teacher();
+    values[0] = r.accuracy, values[1] = static_cast<double>(r.errors), values[2] = r.loss;
+    log::info("teacher: test accuracy {:.4f} ({} errors), test loss {:.4f}", r.accuracy, r.errors, r.loss);
+  }
+  RETORT_MPI_CHECK(MPI_Bcast(values, 3, MPI_DOUBLE, roles.table().teacher_rank(0), roles.world()));
+  return {{"teacher_test_accuracy", values[0]}, {"teacher_test_errors", static_cast<int64_t>(values[1])},
+          {"teacher_test_loss", values[2]}};
+}
+
+int run_teacher_rank(const Config& cfg, const comm::Roles& roles, const DistillOptions& options) {
+  TeacherPool pool(cfg);
+  share_teacher_eval(roles, &pool);
+  int64_t first_step = 0;
+  RETORT_MPI_CHECK(MPI_Bcast(&first_step, 1, MPI_INT64_T, roles.table().student_rank(0), roles.world()));
+  const int64_t end_step = options.stop_after_step > 0 ? std::min(options.stop_after_step, pool.plan().total_steps)
+                                                       : pool.plan().total_steps;
+  const int64_t rows = cfg.train.batch_size / cfg.cluster.students;
+  auto channel = comm::make_teacher_channel(roles, channel_config(cfg, first_step, rows, pool.model().classes()));
+  MetricsWriter metrics((fs::path(cfg.run.out_dir) / fmt::format("teacher-{}.metrics.jsonl", roles.index())).string());
+  const auto start = std::chrono::steady_clock::now();
+  auto log_step = [&](int64_t step, const TeacherStats& s) {
+    if ((step + 1) % cfg.train.log_every_steps != 0 && step + 1 != end_step) return;
+    const comm::ChannelStats cs = channel->stats();
+    metrics.write({{"kind", "teacher"}, {"teacher", roles.index()}, {"step", step + 1}, {"rows_served", s.rows_served},
+                   {"messages", s.messages}, {"forward_s", s.forward_s}, {"send_wait_s", s.send_wait_s},
+                   {"queue_depth", cs.in_flight}, {"max_in_flight", s.max_in_flight}, {"lookahead", cfg.distill.lookahead}});
+  };
+  const TeacherStats stats = pool.serve(roles.table(), roles.index(), first_step, end_step, *channel, log_step);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log::info("teacher {}: served {} rows in {} messages, forward {:.1f} s of {:.1f} s, max {} in flight (lookahead {})",
+            roles.index(), stats.rows_served, stats.messages, stats.forward_s, wall, stats.max_in_flight,
+            cfg.distill.lookahead);
+  return 0;
+}
+
+int run_student_rank(const Config& cfg, const comm::Roles* roles, MPI_Comm students, const DistillOptions& options) {
+  StudentTrainer trainer(cfg, students);
+  const int64_t vocab = trainer.model().classes();
+  nlohmann::json extra;
+  std::unique_ptr<TeacherSource> source;
+  if (roles) {
+    extra = share_teacher_eval(*roles, nullptr);
+    int64_t first_step = trainer.start_step();
+    RETORT_MPI_CHECK(MPI_Bcast(&first_step, 1, MPI_INT64_T, roles->table().student_rank(0), roles->world()));
+    source = make_online_source(
+        comm::make_student_channel(*roles, channel_config(cfg, first_step, trainer.rows_per_rank(), vocab)), vocab);
+  } else {
+    const CacheSpec expected = expected_cache_spec(cfg, trainer.data().train.size, vocab,
+                                                   teacher_fingerprint(cfg.teacher.checkpoint));
+    source = make_cache_source(std::make_unique<LogitsCacheReader>(cfg.teacher.cache_dir, expected));
+  }
+  DistillObjective objective(cfg.distill, std::move(source));
+  const int rc = trainer.run(objective, options.stop_after_step, extra);
+  const nlohmann::json s = objective.source().stats();
+  const double samples = static_cast<double>(std::max<int64_t>(1, s.value("messages", int64_t{0}) * trainer.rows_per_rank()));
+  log::info("student {}: received {} messages, {:.1f} bytes/sample, waited {:.2f} s for teacher logits",
+            trainer.rank(), s.value("messages", int64_t{0}), s.value("bytes", int64_t{0}) / samples, s.value("wait_s", 0.0));
+  return rc;
+}
+
+}  // namespace
+
+int run_distill(const Config& cfg, comm::World& world, const DistillOptions& options) {
+  validate_distill(cfg);
+  if (!cfg.online_teachers()) {
+    log::set_identity(world.size() > 1 ? world.rank() : -1, "student");
+    return run_student_rank(cfg, nullptr, world.comm(), options);
+  }
+  comm::Roles roles(world, roles_config(cfg));
+  log::set_identity(world.rank(), comm::role_name(roles.role()));
+  roles.print_table();
+  if (roles.is_teacher()) return run_teacher_rank(cfg, roles, options);
+  return run_student_rank(cfg, &roles, roles.students(), options);
+}
+
+void check_teach_world_size(const Config& cfg, int world_size) {
+  if (cfg.cluster.teachers != world_size)
+    RETORT_INPUT_ERROR(fmt::format("{}: cluster.teachers: retort teach runs {} teacher ranks, but the MPI world has {}",
+                                   cfg.source_file, cfg.cluster.teachers, world_size));
+}
+
+int run_teach(const Config& cfg, comm::World& world) {
+  if (!cfg.teacher.present || cfg.teacher.cache_dir.empty())
+    RETORT_INPUT_ERROR("teacher.cache_dir: retort teach needs a teacher: section with cache_dir (where to write the cache)");
+  validate_training(cfg);
+  log::set_identity(world.size() > 1 ? world.rank() : -1, "teacher");
+  TeacherPool pool(cfg);
+  const CacheSpec spec = expected_cache_spec(cfg, pool.data().train.size, pool.model().classes(),
+                                             teacher_fingerprint(cfg.teacher.checkpoint));
+  fs::create_directories(cfg.teacher.cache_dir);
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<nlohmann::json> mine = pool.write_cache_shards(cfg.teacher.cache_dir, spec, world.rank(), world.size());
+  // Rank 0 collects every rank's index entries (as JSON text) and writes index.json last, so a
+  // cache without its index is visibly incomplete.
+  const std::string text = nlohmann::json(mine).dump();
+  int length = static_cast<int>(text.size());
+  std::vector<int> lengths(static_cast<size_t>(world.size()));
+  RETORT_MPI_CHECK(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, world.comm()));
+  std::vector<int> displs(lengths.size(), 0);
+  for (size_t i = 1; i < lengths.size(); ++i) displs[i] = displs[i - 1] + lengths[i - 1];
+  std::string all(world.rank() == 0 ? static_cast<size_t>(displs.back() + lengths.back()) : 0, '\0');
+  RETORT_MPI_CHECK(MPI_Gatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), displs.data(), MPI_CHAR, 0,
+                               world.comm()));
+  if (world.rank() != 0) return 0;
+  std::vector<nlohmann::json> entries(static_cast<size_t>(shard_count(spec)));
+  for (size_t r = 0; r < lengths.size(); ++r)
+    for (const auto& e : nlohmann::json::parse(all.substr(displs[r], lengths[r])))
+      entries[static_cast<size_t>(e.at("first").get<int64_t>() / spec.shard_rows)] = e;
+  write_cache_index(cfg.teacher.cache_dir, spec, entries);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log::info("wrote {}/index.json: {} samples in {} shards ({}), {:.1f} s", cfg.teacher.cache_dir, spec.samples,
+            entries.size(), spec.topk ? fmt::format("top-{}", spec.topk) : std::string("dense"), wall);
+  return 0;
+}
+
+}  // namespace retort::core

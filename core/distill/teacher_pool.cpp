@@ -1,0 +1,126 @@
+// Teacher inference for distillation: batch-invariant forward over the students' exact samples,
+// online serving through the logits channel, and offline cache shards.
+#include "core/distill/teacher_pool.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fmt/format.h>
+
+#include "core/base/error.h"
+#include "core/base/log.h"
+#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/durable_io.h"
+
+namespace retort::core {
+namespace fs = std::filesystem;
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+}  // namespace
+
+std::string data_fingerprint(const Config& cfg) {
+  return fmt::format("{} dir={} train_fraction={} seed={} normalize={}", cfg.data.dataset, cfg.data.dir,
+                     cfg.data.train_fraction, cfg.run.seed, cfg.data.normalize);
+}
+
+std::string teacher_fingerprint(const std::string& checkpoint) {
+  if (fs::is_directory(checkpoint)) return "checkpoint " + read_verified_manifest(checkpoint).dump();
+  return "xxh3 " + xxh3_hex(read_file(checkpoint));
+}
+
+CacheSpec expected_cache_spec(const Config& cfg, int64_t samples, int64_t vocab, const std::string& teacher_fp) {
+  CacheSpec s;
+  s.samples = samples;
+  s.vocab = vocab;
+  s.topk = cfg.distill.topk;
+  s.dtype = parse_dtype(cfg.distill.wire_dtype);
+  s.temperature = cfg.distill.temperature;
+  s.shard_rows = 4096;
+  s.data_fingerprint = data_fingerprint(cfg);
+  s.teacher_fingerprint = teacher_fp;
+  return s;
+}
+
+TeacherPool::TeacherPool(const Config& cfg)
+    : cfg_(cfg),
+      seed_(static_cast<uint64_t>(cfg.run.seed)),
+      data_(load_fashion_mnist(cfg.data, seed_)),
+      sampler_(seed_, data_.train.size, cfg.train.batch_size),
+      plan_(plan_steps(cfg.train, sampler_)),
+      students_(static_cast<int>(cfg.cluster.students)) {
+  if (cfg.teacher.checkpoint.empty()) RETORT_INPUT_ERROR("teacher.checkpoint: required to run teachers");
+  if (!fs::exists(cfg.teacher.checkpoint))
+    RETORT_INPUT_ERROR("teacher.checkpoint: '" + cfg.teacher.checkpoint +
+                       "' does not exist (train the teacher first, e.g. retort train examples/fashion_mnist/teacher.yaml)");
+  model_ = load_model(cfg.teacher.checkpoint);
+  if (model_->in_features() != data_.train.features() || model_->classes() != data_.train.classes)
+    RETORT_INPUT_ERROR(fmt::format("teacher.checkpoint: the teacher maps {} inputs to {} classes, the data has {} and {}",
+                                   model_->in_features(), model_->classes(), data_.train.features(), data_.train.classes));
+  if (cfg.distill.topk > model_->classes())
+    RETORT_INPUT_ERROR(fmt::format("distill.topk: {} is larger than the teacher's {} classes", cfg.distill.topk,
+                                   model_->classes()));
+}
+
+TeacherEncoding TeacherPool::encoding() const {
+  return {cfg_.distill.topk, parse_dtype(cfg_.distill.wire_dtype), static_cast<float>(cfg_.distill.temperature)};
+}
+
+void TeacherPool::compute(const std::vector<int64_t>& ids, int64_t epoch, bool augment, EncodedLogits& out) {
+  const int64_t rows = static_cast<int64_t>(ids.size());
+  x_.resize(static_cast<size_t>(rows * model_->in_features()));
+  y_.resize(static_cast<size_t>(rows));
+  gather_batch(data_.train, ids, x_.data(), y_.data(), augment ? cfg_.data.jitter_px : 0, seed_,
+               static_cast<uint64_t>(epoch));
+  BatchContext ctx;
+  ctx.rows = rows;
+  ctx.training = false;
+  ctx.batch_invariant = true;
+  const float* logits = model_->forward(x_.data(), ctx);
+  out.encode(logits, rows, model_->classes(), encoding());
+}
+
+TeacherStats TeacherPool::serve(const comm::RoleTable& table, int teacher, int64_t first_step, int64_t end_step,
+                                comm::TeacherChannel& channel,
+                                const std::function<void(int64_t, const TeacherStats&)>& after_step) {
+  TeacherStats stats;
+  EncodedLogits encoded;
+  for (int64_t step = first_step; step < end_step; ++step) {
+    const int64_t epoch = plan_.epoch_of(step);
+    for (int student : table.students_of(teacher)) {
+      if (table.teacher_for(student, step) != teacher) continue;
+      const auto t0 = Clock::now();
+      compute(sampler_.ids(epoch, plan_.step_in_epoch(step), student, students_), epoch, true, encoded);
+      stats.forward_s += seconds_since(t0);
+      const auto t1 = Clock::now();
+      channel.send(student, step, encoded.payload());
+      stats.send_wait_s += seconds_since(t1);
+      stats.rows_served += encoded.rows();
+      ++stats.messages;
+    }
+    channel.progress();
+    stats.max_in_flight = channel.stats().max_in_flight;
+    if (after_step) after_step(step, stats);
+  }
+  channel.finish();
+  stats.max_in_flight = channel.stats().max_in_flight;
+  return stats;
+}
+
+std::vector<nlohmann::json> TeacherPool::write_cache_shards(const std::string& dir, const CacheSpec& spec, int teacher,
+                                                            int teachers) {
+  std::vector<nlohmann::json> entries;
+  EncodedLogits encoded;
+  for (int64_t shard = teacher; shard < shard_count(spec); shard += teachers) {
+    const int64_t first = shard * spec.shard_rows, last = std::min(spec.samples, first + spec.shard_rows);
+    std::vector<int64_t> ids(static_cast<size_t>(last - first));
+    for (int64_t i = first; i < last; ++i) ids[static_cast<size_t>(i - first)] = i;
+    compute(ids, 0, false, encoded);
+    entries.push_back(write_shard(dir, spec, shard, encoded));
+    log::info("cache shard {} (samples {}..{}) written", shard, first, last - 1);
+  }
+  return entries;
+}
+
+EvalResult TeacherPool::evaluate_teacher() { return evaluate(*model_, data_.test, cfg_.train.eval_batch_size); }
+
+}  // namespace retort::core

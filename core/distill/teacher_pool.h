@@ -1,0 +1,75 @@
+// The teacher side of a distillation job: the teacher model (loaded from its self-describing
+// checkpoint, inference only, batch-invariant forward), the same data and sampler as the
+// students, and the two ways to deliver logits: online through the channel, step by step in
+// serving order, or offline into a logits cache.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/channel.h"
+#include "comm/placement.h"
+#include "core/config/config.h"
+#include "core/data/dataset.h"
+#include "core/data/sampler.h"
+#include "core/distill/logits_cache.h"
+#include "core/distill/teacher_logits.h"
+#include "core/model/model.h"
+#include "core/train/evaluate.h"
+#include "core/train/student_trainer.h"
+
+namespace retort::core {
+
+// Identifies the data a cache was computed from, and the teacher weights.
+std::string data_fingerprint(const Config& cfg);
+std::string teacher_fingerprint(const std::string& checkpoint);
+// The cache description this job needs (vocab from the teacher or student model).
+CacheSpec expected_cache_spec(const Config& cfg, int64_t samples, int64_t vocab, const std::string& teacher_checkpoint_fp);
+
+struct TeacherStats {
+  int64_t rows_served = 0;
+  int64_t messages = 0;
+  double forward_s = 0;
+  double send_wait_s = 0;
+  int max_in_flight = 0;
+};
+
+class TeacherPool {
+ public:
+  // Loads the teacher (teacher.checkpoint), the training data and the sampler; checks that the
+  // teacher fits the data (input error naming teacher.checkpoint otherwise).
+  explicit TeacherPool(const Config& cfg);
+  const StepPlan& plan() const { return plan_; }
+  const DataSplits& data() const { return data_; }
+  Model& model() { return *model_; }
+  TeacherEncoding encoding() const;
+
+  // Logits of `ids` (with the students' augmentation of `epoch`), encoded.
+  void compute(const std::vector<int64_t>& ids, int64_t epoch, bool augment, EncodedLogits& out);
+
+  // Online: for steps [first_step, end_step), every student this teacher serves at that
+  // step, in table order; then end-of-stream. Returns what it did.
+  // `after_step` (may be empty) is called after each step with the counters so far.
+  TeacherStats serve(const comm::RoleTable& table, int teacher, int64_t first_step, int64_t end_step,
+                     comm::TeacherChannel& channel,
+                     const std::function<void(int64_t step, const TeacherStats&)>& after_step);
+
+  // Offline: writes shards teacher, teacher + teachers, ... of the cache; returns their entries.
+  std::vector<nlohmann::json> write_cache_shards(const std::string& dir, const CacheSpec& spec, int teacher, int teachers);
+
+  EvalResult evaluate_teacher();
+
+ private:
+  const Config& cfg_;
+  uint64_t seed_;
+  DataSplits data_;
+  std::unique_ptr<Model> model_;
+  Sampler sampler_;
+  StepPlan plan_;
+  int students_;
+  std::vector<float> x_;
+  std::vector<int32_t> y_;
+};
+
+}  // namespace retort::core

@@ -1,0 +1,28 @@
+// Where a student's teacher logits come from: online (the logits channel from the teacher pool)
+// or offline (the logits cache written by `retort teach`). Both hand the fused loss the same view.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <span>
+
+#include "comm/channel.h"
+#include "core/distill/logits_cache.h"
+#include "core/distill/teacher_logits.h"
+
+namespace retort::core {
+
+class TeacherSource {
+ public:
+  virtual ~TeacherSource() = default;
+  // Teacher logits of `ids` for `step` (steps requested consecutively). Valid until the next call.
+  virtual kernels::TeacherLogits fetch(int64_t step, std::span<const int64_t> ids) = 0;
+  // Counters since the start: bytes received, seconds waited, messages in flight.
+  virtual nlohmann::json stats() const = 0;
+  virtual void close() = 0;
+};
+
+std::unique_ptr<TeacherSource> make_online_source(std::unique_ptr<comm::StudentChannel> channel, int64_t vocab);
+std::unique_ptr<TeacherSource> make_cache_source(std::unique_ptr<LogitsCacheReader> reader);
+
+}  // namespace retort::core

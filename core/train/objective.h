@@ -1,0 +1,39 @@
+// What a student minimises, seen by the shared training loop: given this rank's rows of a step
+// and the model's logits, the loss sums and the gradient wrt the logits. Supervised training
+// uses hard-label cross-entropy; distillation uses the fused KD loss against teacher logits.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <span>
+
+namespace retort::core {
+
+struct StepBatch {
+  int64_t step = 0;   // global optimizer step (0-based)
+  int64_t epoch = 0;
+  std::span<const int64_t> ids;  // this rank's sample ids
+  const int32_t* labels = nullptr;
+  int64_t rows = 0;
+};
+
+struct ObjectiveResult {
+  double loss_sum = 0;     // Σ over this rank's rows of the row loss
+  int64_t correct = 0;     // rows whose argmax logit is the label
+  bool nonfinite = false;  // an input (e.g. teacher logits) was NaN/Inf: the step must not apply
+};
+
+class Objective {
+ public:
+  virtual ~Objective() = default;
+  // logits[rows, classes] -> dlogits[rows, classes] = grad_scale · ∂(Σ row losses)/∂logits.
+  virtual ObjectiveResult compute(const StepBatch& batch, const float* logits, int64_t classes,
+                                  float grad_scale, float* dlogits) = 0;
+  // Adds objective-specific fields to a metrics record (this rank's window of `window_s`
+  // seconds) and starts a new window.
+  virtual void report(nlohmann::json& /*record*/, double /*window_s*/) {}
+  // Called once after the last step (a distillation source drains its channel here).
+  virtual void finish() {}
+};
+
+}  // namespace retort::core

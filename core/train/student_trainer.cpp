@@ -1,0 +1,208 @@
+// StudentTrainer: the training loop of every student rank (supervised or distillation).
+#include "core/train/student_trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fmt/format.h>
+
+#include "core/base/error.h"
+#include "core/base/log.h"
+#include "core/checkpoint/durable_io.h"
+#include "core/optim/schedule.h"
+
+namespace retort::core {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void write_json_file(const std::string& path, const nlohmann::json& j) {
+  const std::string text = j.dump(2) + "\n";
+  write_file_atomic(path, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+}
+
+}  // namespace
+
+StepPlan plan_steps(const TrainConfig& train, const Sampler& sampler) {
+  StepPlan p;
+  p.steps_per_epoch = sampler.steps_per_epoch();
+  p.total_steps = train.epochs * p.steps_per_epoch;
+  if (train.max_steps > 0) p.total_steps = std::min(p.total_steps, train.max_steps);
+  return p;
+}
+
+void validate_training(const Config& c) {
+  if (c.device != "cpu")
+    RETORT_INPUT_ERROR("device: '" + c.device + "' is not supported by the training engine yet (use cpu)");
+  validate(c.data);
+  validate(c.optim);
+  validate(c.schedule);
+}
+
+StudentTrainer::StudentTrainer(const Config& config, MPI_Comm students)
+    : cfg_(config),
+      seed_(static_cast<uint64_t>(config.run.seed)),
+      data_(load_fashion_mnist(config.data, seed_)),
+      model_(ModelSpec{config.student, data_.train.features(), data_.train.classes}),
+      optimizer_(config.optim, model_.num_params()),
+      sampler_(seed_, data_.train.size, config.train.batch_size),
+      plan_(plan_steps(config.train, sampler_)),
+      dp_(students, model_, config.comm.bucket_mb),
+      store_((fs::path(config.run.out_dir) / "checkpoints").string(), config.train.keep_checkpoints) {
+  if (dp_.size() > cfg_.train.batch_size)
+    RETORT_INPUT_ERROR(fmt::format("train.batch_size {} is smaller than the number of students {}",
+                                   cfg_.train.batch_size, dp_.size()));
+  model_.initialize(seed_);
+  if (dp_.rank() == 0) metrics_ = MetricsWriter((fs::path(cfg_.run.out_dir) / "metrics.jsonl").string());
+  const auto [first, last] = Sampler::rank_rows(cfg_.train.batch_size, dp_.rank(), dp_.size());
+  rows_ = last - first;
+  x_.resize(static_cast<size_t>(rows_ * model_.in_features()));
+  y_.resize(static_cast<size_t>(rows_));
+  ids_u64_.resize(static_cast<size_t>(rows_));
+  dlogits_.resize(static_cast<size_t>(rows_ * model_.classes()));
+  if (cfg_.run.resume == "auto") {
+    if (auto restored = store_.restore_latest(model_, optimizer_, cfg_.hash)) {
+      state_ = *restored;
+      log::info("resumed from step {} (epoch {}) in {}", state_.step, state_.epoch, store_.dir());
+    }
+  } else if (!store_.list().empty()) {
+    RETORT_INPUT_ERROR("run.resume: never, but " + store_.dir() + " already holds checkpoints");
+  }
+}
+
+int StudentTrainer::run(Objective& objective, int64_t stop_after_step, const nlohmann::json& extra_summary) {
+  Progress progress(plan_.total_steps, cfg_.logging.progress, dp_.rank() == 0);
+  const auto start = Clock::now();
+  const int64_t first_step = state_.step;
+  auto window_start = Clock::now();
+  double window[3] = {0, 0, 0};  // loss sum, correct, samples (summed over students when logged)
+  while (state_.step < plan_.total_steps) {
+    const double lr = learning_rate(cfg_.schedule, cfg_.optim.lr, state_.step, plan_.total_steps);
+    const StepResult step = train_step(objective, lr);
+    if (!step.skipped) {
+      window[0] += step.loss_sum;
+      window[1] += static_cast<double>(step.correct);
+      window[2] += static_cast<double>(rows_);
+    }
+    advance();
+    const bool last = state_.step == plan_.total_steps;
+    const bool stop = stop_after_step > 0 && state_.step == stop_after_step;
+    if (state_.step % cfg_.train.log_every_steps == 0 || last) {
+      dp_.sum(window, 3);
+      const double secs = std::chrono::duration<double>(Clock::now() - window_start).count();
+      const double sps = window[2] / std::max(secs, 1e-9);
+      const double loss = window[0] / std::max(window[2], 1.0);
+      nlohmann::json record = {{"kind", "train"}, {"step", state_.step}, {"epoch", state_.epoch},
+                               {"loss", loss}, {"accuracy", window[1] / std::max(window[2], 1.0)},
+                               {"lr", lr}, {"grad_norm", last_grad_norm_}, {"samples_per_s", sps},
+                               {"skipped_steps", skipped_steps_}};
+      objective.report(record, secs);
+      metrics_.write(record);
+      progress.update(state_.step, state_.epoch, loss, sps);
+      window[0] = window[1] = window[2] = 0;
+      window_start = Clock::now();
+    }
+    if (!last && cfg_.train.eval_every_steps > 0 && state_.step % cfg_.train.eval_every_steps == 0) run_eval();
+    if (!last && ((cfg_.train.checkpoint_every_steps > 0 && state_.step % cfg_.train.checkpoint_every_steps == 0) ||
+                  stop))
+      save_checkpoint();
+    if (stop && !last) {
+      progress.finish();
+      objective.finish();
+      return 0;
+    }
+  }
+  progress.finish();
+  objective.finish();
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  const EvalResult final_eval = run_eval();
+  save_checkpoint();
+  if (dp_.rank() == 0) {
+    save_model(model_, (fs::path(cfg_.run.out_dir) / "final.safetensors").string());
+    const int64_t steps_here = state_.step - first_step;
+    nlohmann::json summary = final_eval.to_json();
+    summary["steps"] = state_.step;
+    summary["steps_this_run"] = steps_here;
+    summary["skipped_steps"] = skipped_steps_;
+    summary["epochs"] = static_cast<double>(state_.step) / static_cast<double>(plan_.steps_per_epoch);
+    summary["wall_s"] = wall;
+    summary["samples_per_s"] = static_cast<double>(steps_here * cfg_.train.batch_size) / std::max(wall, 1e-9);
+    summary["students"] = dp_.size();
+    summary["params"] = model_.num_params();
+    for (const auto& [key, value] : extra_summary.items()) summary[key] = value;
+    write_json_file((fs::path(cfg_.run.out_dir) / "summary.json").string(), summary);
+    log::info("done: {} steps, test accuracy {:.4f} ({} errors), test loss {:.4f}, {:.1f} s", state_.step,
+              final_eval.accuracy, final_eval.errors, final_eval.loss, wall);
+  }
+  return 0;
+}
+
+StudentTrainer::StepResult StudentTrainer::train_step(Objective& objective, double lr) {
+  ids_ = sampler_.ids(state_.epoch, state_.step_in_epoch, dp_.rank(), dp_.size());
+  gather_batch(data_.train, ids_, x_.data(), y_.data(), cfg_.data.jitter_px, seed_, static_cast<uint64_t>(state_.epoch));
+  for (int64_t i = 0; i < rows_; ++i) ids_u64_[i] = static_cast<uint64_t>(ids_[i]);
+  BatchContext ctx{rows_, true, ids_u64_.data(), seed_, static_cast<uint64_t>(state_.epoch)};
+  const float* logits = model_.forward(x_.data(), ctx);
+  // d(mean over the global batch) on this rank, times S because the reducer averages.
+  const float grad_scale = static_cast<float>(dp_.size()) / static_cast<float>(cfg_.train.batch_size);
+  const StepBatch batch{state_.step, state_.epoch, ids_, y_.data(), rows_};
+  const ObjectiveResult out = objective.compute(batch, logits, model_.classes(), grad_scale, dlogits_.data());
+
+  // Every student must take the same decision, so a non-finite input anywhere skips (or aborts)
+  // the step everywhere.
+  double nonfinite = out.nonfinite || !std::isfinite(out.loss_sum) ? 1.0 : 0.0;
+  dp_.sum(&nonfinite, 1);
+  const std::string where = fmt::format("step {} (epoch {})", state_.step, state_.epoch);
+  if (nonfinite > 0) {
+    if (cfg_.train.nan_policy == "abort")
+      RETORT_RUNTIME_ERROR("non-finite teacher logits or loss at " + where + " (train.nan_policy=abort)");
+    ++skipped_steps_;
+    log::warn("non-finite teacher logits or loss at {}: step skipped on every student (train.nan_policy=skip)", where);
+    return {0, 0, true};
+  }
+  model_.backward(dlogits_.data(), ctx, dp_.hook());
+  dp_.finish();
+  const auto info = optimizer_.step(model_.params(), model_.grads(), lr);
+  last_grad_norm_ = info.grad_norm;
+  if (!info.applied) {
+    if (cfg_.train.nan_policy == "abort")
+      RETORT_RUNTIME_ERROR("non-finite gradient norm at " + where + " (train.nan_policy=abort)");
+    ++skipped_steps_;
+    log::warn("non-finite gradient norm at {}: update skipped (train.nan_policy=skip)", where);
+    return {0, 0, true};
+  }
+  model_.apply_constraints();
+  return {out.loss_sum, out.correct, false};
+}
+
+void StudentTrainer::advance() {
+  ++state_.step;
+  if (++state_.step_in_epoch == plan_.steps_per_epoch) {
+    state_.step_in_epoch = 0;
+    ++state_.epoch;
+  }
+}
+
+EvalResult StudentTrainer::run_eval() {
+  EvalResult r;
+  if (dp_.rank() == 0) {
+    r = evaluate(model_, data_.test, cfg_.train.eval_batch_size);
+    nlohmann::json rec = r.to_json();
+    rec["kind"] = "eval";
+    rec["step"] = state_.step;
+    rec["epoch"] = state_.epoch;
+    metrics_.write(rec);
+    state_.metrics.push_back(rec);
+  }
+  return r;
+}
+
+void StudentTrainer::save_checkpoint() {
+  if (dp_.rank() == 0) store_.save(model_, optimizer_, state_, cfg_.hash, seed_);
+  // Nobody runs ahead of a checkpoint that is still being written.
+  double token = 0;
+  dp_.sum(&token, 1);
+}
+
+}  // namespace retort::core

@@ -1,0 +1,83 @@
+// The student training loop shared by supervised training and distillation: sampler -> batch ->
+// forward -> objective (loss + dlogits) -> backward with bucketed all-reduce -> optimizer ->
+// constraints; evaluation, metrics, checkpoints and exact resume. Runs on the students'
+// communicator; the objective is the only thing that differs between the two jobs.
+#pragma once
+#include <mpi.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/checkpoint/checkpoint.h"
+#include "core/config/config.h"
+#include "core/data/dataset.h"
+#include "core/data/sampler.h"
+#include "core/metrics/metrics.h"
+#include "core/model/model.h"
+#include "core/optim/optimizer.h"
+#include "core/train/data_parallel.h"
+#include "core/train/evaluate.h"
+#include "core/train/objective.h"
+
+namespace retort::core {
+
+// The run's step schedule, computed identically wherever it is needed (students, teachers).
+struct StepPlan {
+  int64_t steps_per_epoch = 0;
+  int64_t total_steps = 0;
+  int64_t epoch_of(int64_t step) const { return step / steps_per_epoch; }
+  int64_t step_in_epoch(int64_t step) const { return step % steps_per_epoch; }
+};
+StepPlan plan_steps(const TrainConfig& train, const Sampler& sampler);
+
+// Input error naming the key when the train/data/optim/schedule sections cannot run.
+void validate_training(const Config& config);
+
+class StudentTrainer {
+ public:
+  // Collective over `students`: loads the data, builds and initialises the model and, with
+  // run.resume: auto, restores the newest checkpoint that verifies.
+  StudentTrainer(const Config& config, MPI_Comm students);
+  int64_t start_step() const { return state_.step; }
+  const StepPlan& plan() const { return plan_; }
+  const Model& model() const { return model_; }
+  const DataSplits& data() const { return data_; }
+  int rank() const { return dp_.rank(); }
+  int ranks() const { return dp_.size(); }
+  int64_t rows_per_rank() const { return rows_; }
+
+  // Trains to the end (or to `stop_after_step` > 0, checkpointing there). On rank 0 writes
+  // metrics.jsonl, final.safetensors and summary.json (+ `extra_summary` fields). Returns 0.
+  int run(Objective& objective, int64_t stop_after_step, const nlohmann::json& extra_summary = {});
+
+ private:
+  struct StepResult {
+    double loss_sum = 0;
+    int64_t correct = 0;
+    bool skipped = false;
+  };
+  StepResult train_step(Objective& objective, double lr);
+  void advance();
+  EvalResult run_eval();
+  void save_checkpoint();
+
+  const Config& cfg_;
+  uint64_t seed_;
+  DataSplits data_;
+  Model model_;
+  Optimizer optimizer_;
+  Sampler sampler_;
+  StepPlan plan_;
+  DataParallel dp_;
+  CheckpointStore store_;
+  MetricsWriter metrics_;
+  TrainState state_;
+  int64_t rows_ = 0;
+  int64_t skipped_steps_ = 0;
+  double last_grad_norm_ = 0;
+  std::vector<float> x_, dlogits_;
+  std::vector<int32_t> y_;
+  std::vector<int64_t> ids_;
+  std::vector<uint64_t> ids_u64_;
+};
+
+}  // namespace retort::core
