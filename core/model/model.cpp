@@ -51,6 +51,19 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
     needs_input_grad_.push_back(earlier_params);
     earlier_params = earlier_params || layer->has_params();
   }
+  // Ranges tile [0, total) so a reducer sees every element (alignment padding included).
+  int64_t next_begin = layout_.total();
+  for (size_t n = layers_.size(); n-- > 0;) {
+    if (ranges_[n].count == 0) continue;
+    ranges_[n].count = next_begin - ranges_[n].offset;
+    next_begin = ranges_[n].offset;
+  }
+  for (auto& r : ranges_) {
+    if (r.count == 0) continue;
+    r.count += r.offset;  // the first parameter range starts at 0
+    r.offset = 0;
+    break;
+  }
   params_ = HostBuffer(static_cast<size_t>(layout_.total()) * sizeof(float));
   grads_ = HostBuffer(static_cast<size_t>(layout_.total()) * sizeof(float));
   for (auto& layer : layers_) layer->bind(layout_, params().data(), grads().data());

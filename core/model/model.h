@@ -45,7 +45,7 @@ class Model {
 
   ModelSpec spec_;
   std::vector<std::unique_ptr<Layer>> layers_;
-  std::vector<Range> ranges_;         // per layer: its parameters in the flat buffer
+  std::vector<Range> ranges_;         // per layer: its parameters (ranges tile the buffer)
   std::vector<bool> needs_input_grad_;  // per layer: some earlier layer has parameters
   ParamLayout layout_;
   HostBuffer params_, grads_;

@@ -76,14 +76,13 @@ TEST_CASE("backward reports every layer's parameter range once, last layer first
   m.backward(dz.data(), ctx, [&](int64_t off, int64_t n) { seen.emplace_back(off, n); });
   const auto& t = m.layout().tensors();
   REQUIRE(seen.size() == 3);
-  REQUIRE(seen[0].first == t[4].offset);
-  REQUIRE(seen[0].first + seen[0].second == t[5].offset + t[5].numel);
-  REQUIRE(seen[2].first == t[0].offset);
-  REQUIRE(seen[2].first + seen[2].second == t[1].offset + t[1].numel);
-  int64_t covered = 0;
-  for (auto [o, n] : seen) covered += n;
-  REQUIRE(covered <= m.num_params());
-  REQUIRE(covered >= m.num_params() - 3 * 16);  // only alignment padding is left out
+  REQUIRE(seen[0].first <= t[4].offset);
+  REQUIRE(seen[0].first > t[3].offset);
+  REQUIRE(seen[0].first + seen[0].second == m.num_params());
+  REQUIRE(seen[2].first == 0);
+  REQUIRE(seen[2].first + seen[2].second >= t[1].offset + t[1].numel);
+  // The ranges tile the buffer (padding included), so a reducer sees every element.
+  for (size_t i = 0; i + 1 < seen.size(); ++i) REQUIRE(seen[i + 1].first + seen[i + 1].second == seen[i].first);
 }
 
 TEST_CASE("invalid model specs are refused with the key named", "[model]") {
