@@ -88,7 +88,8 @@ int run_train(const JobOptions& options) {
   const core::Config cfg = load_for_job(options.config_file, options.overrides);
   auto check = [&](int world_size) { core::check_world_size(cfg, world_size); };
   return run_on_world("training", check, [&](comm::World& world) {
-    return cfg.teacher.present ? core::run_distill(cfg, world) : core::run_supervised(cfg, world);
+    return cfg.teacher.present ? core::run_distill(cfg, world, {options.stop_after_step})
+                               : core::run_supervised(cfg, world, {options.stop_after_step});
   });
 }
 

@@ -1,5 +1,6 @@
 // The subcommands behind the `retort` CLI, one function each; main.cpp only parses arguments.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,7 @@ namespace retort::launch {
 struct JobOptions {
   std::string config_file;
   std::vector<std::string> overrides;
+  int64_t stop_after_step = 0;  // > 0: checkpoint and exit 0 after this global step
 };
 struct EvalOptions {
   std::string checkpoint;

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
 
   auto* train = app.add_subcommand("train", "Train: distillation when the config has a teacher section, else supervised (run under mpirun/srun)");
   add_job(train);
+  train->add_option("--stop-after-step", job.stop_after_step,
+                    "Write a checkpoint and exit 0 after this global step (the next run resumes there)");
   auto* teach = app.add_subcommand("teach", "Offline mode: run only the teacher pool and write logits shards to teacher.cache_dir");
   add_job(teach);
 
