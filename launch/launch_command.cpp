@@ -1,13 +1,94 @@
-// `retort launch`: builds and runs the launcher command (mpirun, srun, or single-node emulation).
+// `retort launch`: plans the launcher command (mpirun, srun or single-node emulation), prints it,
+// runs it, and under --max-restarts restarts a failed job (which resumes from its checkpoint).
+#include <sched.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
 #include "core/base/error.h"
-#include "core/config/load.h"
+#include "core/checkpoint/checkpoint.h"
 #include "launch/commands.h"
+#include "launch/job_process.h"
+#include "launch/launcher.h"
+#include "launch/supervisor.h"
 
 namespace retort::launch {
+namespace fs = std::filesystem;
+namespace {
+
+int available_cores() {
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+Host detect_host() {
+  Host host;
+  std::error_code ec;
+  host.retort_exe = fs::read_symlink("/proc/self/exe", ec).string();
+  if (ec) RETORT_RUNTIME_ERROR("cannot find the retort binary (/proc/self/exe): " + ec.message());
+  host.working_dir = fs::current_path().string();
+  const char* job = std::getenv("SLURM_JOB_ID");
+  host.in_slurm = job != nullptr && *job != '\0';
+  if (const char* n = std::getenv("SLURM_NTASKS"); host.in_slurm && n != nullptr) host.slurm_ntasks = std::atoi(n);
+  host.is_root = ::geteuid() == 0;
+  host.cpu_cores = available_cores();
+  return host;
+}
+
+// "step N (dir)" for the newest checkpoint whose manifest and files verify, naming any newer one
+// that does not (the job's own resume skips those the same way).
+std::string newest_good_checkpoint(const std::string& checkpoints_dir) {
+  const auto all = core::CheckpointStore(checkpoints_dir, 1).list();
+  std::string skipped;
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    try {
+      const auto manifest = core::read_verified_manifest(*it);
+      return "step " + std::to_string(manifest.at("step").get<long long>()) + " (" + *it + ")" + skipped;
+    } catch (const std::exception& e) {
+      const auto* err = dynamic_cast<const Error*>(&e);
+      skipped += "; skipped " + *it + ": " + (err ? err->message() : std::string(e.what()));
+    }
+  }
+  return "none in " + checkpoints_dir + " (a restart starts from step 0)" + skipped;
+}
+
+void say(const std::string& line) {
+  std::fprintf(stderr, "retort launch: %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
 
 int run_launch(const LaunchOptions& options) {
-  core::load_config(options.config_file, options.overrides);
-  RETORT_INPUT_ERROR("the launcher (retort launch) is not implemented in this version of retort yet");
+  if (options.max_restarts < 0)
+    RETORT_INPUT_ERROR("--max-restarts must be >= 0, got " + std::to_string(options.max_restarts));
+  LaunchRequest request{options.config_file, options.overrides, options.teachers, options.students,
+                        options.emulate};
+  const LaunchPlan plan = plan_launch(request, detect_host());
+  const std::string checkpoints = (fs::path(plan.config.run.out_dir) / "checkpoints").string();
+  if (options.max_restarts > 0 && plan.config.run.resume != "auto")
+    say("warning: run.resume is '" + plan.config.run.resume + "': a restart starts the job from step 0");
+
+  install_signal_forwarding();
+  const std::string command = shell_join(plan.argv);
+  SupervisorHooks hooks;
+  hooks.run = [&](int attempt) {
+    std::printf("retort launch: %s%s\n", attempt > 0 ? ("(restart " + std::to_string(attempt) + ") ").c_str() : "",
+                command.c_str());
+    return run_job_process(plan.argv);
+  };
+  hooks.newest_checkpoint = [&] { return newest_good_checkpoint(checkpoints); };
+  hooks.stop_requested = stop_requested;
+  hooks.sleep = [](double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); };
+  hooks.log = say;
+  RestartPolicy policy;
+  policy.max_restarts = options.max_restarts;
+  return supervise(policy, hooks);
 }
 
 }  // namespace retort::launch
