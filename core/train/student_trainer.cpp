@@ -88,7 +88,7 @@ int StudentTrainer::run(Objective& objective, int64_t stop_after_step, const nlo
     advance();
     const bool last = state_.step == plan_.total_steps;
     const bool stop = stop_after_step > 0 && state_.step == stop_after_step;
-    if (state_.step % cfg_.train.log_every_steps == 0 || last) {
+    if ((cfg_.train.log_every_steps > 0 && state_.step % cfg_.train.log_every_steps == 0) || last) {
       dp_.sum(window, 3);
       const double secs = std::chrono::duration<double>(Clock::now() - window_start).count();
       const double sps = window[2] / std::max(secs, 1e-9);
