@@ -1,5 +1,5 @@
 // retort_bench allreduce: the bucketed gradient reducer (mark everything ready, wait) against a
-// raw MPI_Allreduce of the same bytes in the same run. Run under mpirun -np N (N >= 2).
+// raw MPI_Allreduce of the same bytes, timed alternately in the same run. Run under mpirun.
 // Args: [--bucket-mb M] (default: one bucket per size) [bytes...] (default 1 KB .. 64 MB).
 #include <mpi.h>
 
@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "comm/reducer.h"
@@ -15,19 +16,26 @@
 namespace retort::bench {
 namespace {
 
-// Median over `repeats` of the slowest rank's seconds for fn (a barrier before each run).
-double median_over_ranks(int repeats, const std::function<void()>& fn) {
-  fn();  // warm-up
-  std::vector<double> seconds;
+// Seconds of the slowest rank for one call of fn (after a barrier).
+double slowest_seconds(const std::function<void()>& fn) {
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto t0 = std::chrono::steady_clock::now();
+  fn();
+  double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), slowest = 0;
+  MPI_Allreduce(&t, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return slowest;
+}
+
+// Medians of `a` and `b` timed alternately (so both see the same machine noise), after a warm-up.
+std::pair<double, double> paired_medians(int repeats, const std::function<void()>& a, const std::function<void()>& b) {
+  a();
+  b();
+  std::vector<double> ta, tb;
   for (int i = 0; i < repeats; ++i) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), slowest = 0;
-    MPI_Allreduce(&t, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    seconds.push_back(slowest);
+    ta.push_back(slowest_seconds(a));
+    tb.push_back(slowest_seconds(b));
   }
-  return median(seconds);
+  return {median(ta), median(tb)};
 }
 
 int run(const Args& args) {
@@ -46,18 +54,21 @@ int run(const Args& args) {
     const size_t count = std::max<size_t>(1, bytes / 4);
     std::vector<float> grads(count, 1.0f), raw(count, 1.0f);
     const int repeats = std::max(3, bytes >= (16u << 20) ? args.repeats / 2 : args.repeats);
-    const double raw_s = median_over_ranks(repeats, [&] {
+    const auto raw_allreduce = [&] {
       MPI_Allreduce(MPI_IN_PLACE, raw.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-    });
+    };
     for (DType wire : {DType::f32, DType::bf16}) {
       comm::ReducerConfig config;
       config.bucket_bytes = bucket_bytes ? bucket_bytes : count * 4;
       config.wire = wire;
       auto reducer = comm::make_mpi_reducer(MPI_COMM_WORLD, grads.data(), count, config);
-      const double s = median_over_ranks(repeats, [&] {
-        reducer->mark_ready(0, count);
-        reducer->wait();
-      });
+      const auto [s, raw_s] = paired_medians(
+          repeats,
+          [&] {
+            reducer->mark_ready(0, count);
+            reducer->wait();
+          },
+          raw_allreduce);
       const double bus = 2.0 * (ranks - 1) / ranks * static_cast<double>(count * 4);
       emit({{"bench", "allreduce"}, {"bytes", count * 4}, {"ranks", ranks}, {"wire", dtype_name(wire)},
             {"bucket_bytes", config.bucket_bytes}, {"buckets", reducer->bucket_count()}, {"median_s", s},
