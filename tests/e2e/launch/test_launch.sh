@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# e2e: `retort launch` with the real binary and mpirun: the printed command is exact (replaying
+# it gives the same weights), bad input exits 2 and is never retried, and a kill -9 of a student
+# or a teacher rank is restarted by --max-restarts, resumes from its checkpoint and ends with
+# weights bitwise-equal to an uninterrupted run.
+set -uo pipefail
+retort=${1:?usage: test_launch.sh path/to/retort}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+note() { echo "--- $*"; }
+
+cat >"$tmp/sup.yaml" <<EOF
+run: {name: sup, out_dir: $tmp/sup}
+cluster: {students: 1}
+data: {train_fraction: 0.02}
+student: {hidden: [32]}
+train: {batch_size: 32, max_steps: 40, checkpoint_every_steps: 10}
+logging: {progress: never}
+EOF
+
+note "emulation: the printed command runs the job, and is exact"
+"$retort" launch --emulate --students 2 "$tmp/sup.yaml" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ "$rc" -eq 0 ] || fail "launch --emulate exited $rc: $(tail -5 "$tmp/err")"
+line=$(grep '^retort launch: mpirun ' "$tmp/out" | head -1)
+[ -n "$line" ] || fail "no 'retort launch: mpirun ...' line in stdout: $(head -c 500 "$tmp/out")"
+command=${line#retort launch: }
+for word in "-np 2" "--oversubscribe" "--bind-to none" "-x OMP_NUM_THREADS=" "train $tmp/sup.yaml" "--set cluster.students=2"; do
+  [[ "$command" == *"$word"* ]] || fail "command lacks '$word': $command"
+done
+if [ "$(id -u)" -eq 0 ]; then
+  [[ "$command" == *"--allow-run-as-root"* ]] || fail "running as root but the command lacks --allow-run-as-root"
+else
+  [[ "$command" != *"--allow-run-as-root"* ]] || fail "not root but the command has --allow-run-as-root"
+fi
+[ -f "$tmp/sup/final.safetensors" ] || fail "launch --emulate wrote no final.safetensors"
+ls -d "$tmp"/sup/checkpoints/step-* >/dev/null 2>&1 || fail "launch --emulate wrote no checkpoint"
+# Replaying the printed line (into another out_dir) must train the same weights.
+sh -c "$command --set run.out_dir=$tmp/replay" >"$tmp/replay.out" 2>&1 || fail "replaying the printed command failed: $(tail -3 "$tmp/replay.out")"
+cmp -s "$tmp/sup/final.safetensors" "$tmp/replay/final.safetensors" || fail "the replayed command trained different weights"
+
+note "bad input: exit 2 from the launcher itself and from the ranks, never retried"
+"$retort" launch --emulate --max-restarts 3 "$tmp/sup.yaml" --set cluster.studnets=2 >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ "$rc" -eq 2 ] || fail "a misspelled key exited $rc, expected 2"
+grep -q "cluster.studnets: unknown key" "$tmp/err" || fail "no message naming cluster.studnets: $(cat "$tmp/err")"
+grep -q "^retort launch: mpirun" "$tmp/out" && fail "a config the launcher rejects still started mpirun"
+# The launcher accepts the config; the ranks find no data files in the (existing) data.dir.
+mkdir "$tmp/empty-data"
+"$retort" launch --emulate --max-restarts 3 "$tmp/sup.yaml" --set data.dir="$tmp/empty-data" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ "$rc" -eq 2 ] || fail "missing data under --max-restarts exited $rc, expected 2 ($(tail -3 "$tmp/err"))"
+grep -q "train-images-idx3-ubyte.* found in" "$tmp/err" || fail "the ranks did not report the missing data: $(head -3 "$tmp/err")"
+[ "$(grep -c '^retort launch: .*mpirun ' "$tmp/out")" -eq 1 ] || fail "a job failing with exit 2 was started more than once"
+grep -q "job stopped: exit code 2 (bad config or input; not retried)" "$tmp/err" || fail "no 'not retried' line: $(tail -3 "$tmp/err")"
+
+# Distillation, 1 teacher + 2 students, long enough (~1500 steps) to be killed mid-run.
+teacher=$tmp/sup/final.safetensors
+cat >"$tmp/distill.yaml" <<EOF
+run: {name: distill, out_dir: $tmp/reference}
+cluster: {teachers: 1, students: 2}
+data: {train_fraction: 0.02}
+teacher: {checkpoint: $teacher}
+student: {hidden: [16]}
+train: {batch_size: 32, epochs: 100, max_steps: 1500, checkpoint_every_steps: 100, keep_checkpoints: 2}
+logging: {progress: never}
+EOF
+note "uninterrupted reference run"
+"$retort" launch --emulate "$tmp/distill.yaml" >"$tmp/ref.out" 2>&1 || fail "reference run failed: $(tail -5 "$tmp/ref.out")"
+
+# kill_rank_and_resume NAME RANK: kill -9 world rank RANK after the first checkpoint appears.
+kill_rank_and_resume() {
+  local name=$1 rank=$2 out=$tmp/$1
+  "$retort" launch --emulate --max-restarts 2 "$tmp/distill.yaml" --set run.out_dir="$out" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  local launcher=$! victim="" deadline=$((SECONDS + 60))
+  while [ -z "$victim" ] && [ $SECONDS -lt $deadline ] && kill -0 $launcher 2>/dev/null; do
+    if ls -d "$out"/checkpoints/step-* >/dev/null 2>&1; then
+      for mpirun_pid in $(pgrep -P $launcher); do
+        for pid in $(pgrep -P "$mpirun_pid"); do
+          tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$rank" && victim=$pid
+        done
+      done
+    fi
+    [ -n "$victim" ] || sleep 0.02
+  done
+  if [ -z "$victim" ]; then
+    fail "$name: never found rank $rank running after a checkpoint (job ended or never checkpointed)"
+  else
+    kill -9 "$victim"
+  fi
+  wait $launcher; local rc=$?
+  [ "$rc" -eq 0 ] || fail "$name: launch --max-restarts 2 exited $rc: $(tail -5 "$tmp/$name.err")"
+  grep -Eq "job failed: exit code [0-9]+ \(.*\); newest good checkpoint: step [1-9][0-9]* \(.*\); restart 1 of 2 in 1 s" "$tmp/$name.err" ||
+    fail "$name: no restart line naming cause and checkpoint step: $(grep 'retort launch' "$tmp/$name.err")"
+  grep -q "^retort launch: (restart 1) mpirun " "$tmp/$name.out" || fail "$name: the restarted command was not printed"
+  grep -q "job finished after 1 restart(s)" "$tmp/$name.err" || fail "$name: no 'finished after 1 restart(s)' line"
+  cmp -s "$tmp/reference/final.safetensors" "$out/final.safetensors" ||
+    fail "$name: final student weights differ from the uninterrupted run"
+  grep 'retort launch: job' "$tmp/$name.err" | sed "s/^/    [$name] /"
+}
+note "kill -9 a student rank (world rank 2)"
+kill_rank_and_resume student 2
+note "kill -9 the teacher rank (world rank 0)"
+kill_rank_and_resume teacher 0
+
+if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
+echo "launch: all checks passed"
