@@ -65,16 +65,20 @@ void EncodedLogits::encode(const float* logits, int64_t rows, int64_t vocab, con
   }
 }
 
-comm::LogitsPayload EncodedLogits::payload() const {
+comm::LogitsPayload EncodedLogits::payload() const { return payload(0, rows_); }
+
+comm::LogitsPayload EncodedLogits::payload(int64_t first, int64_t rows) const {
+  RETORT_CHECK(first >= 0 && rows >= 0 && first + rows <= rows_, "payload rows inside the encoded rows");
+  const int64_t width = k_ ? k_ : vocab_;
   comm::LogitsPayload p;
   p.kind = k_ ? comm::PayloadKind::topk : comm::PayloadKind::dense;
   p.dtype = dtype_;
-  p.rows = rows_;
+  p.rows = rows;
   p.vocab = vocab_;
   p.k = k_;
-  p.values = values_.data();
-  p.indices = k_ ? indices_.data() : nullptr;
-  p.lse = k_ ? lse_.data() : nullptr;
+  p.values = values_.data() + static_cast<size_t>(first * width) * dtype_size(dtype_);
+  p.indices = k_ ? indices_.data() + first * k_ : nullptr;
+  p.lse = k_ ? lse_.data() + first : nullptr;
   return p;
 }
 

@@ -25,6 +25,8 @@ class EncodedLogits {
   // logits[rows, vocab] (fp32, row-major) -> this.
   void encode(const float* logits, int64_t rows, int64_t vocab, const TeacherEncoding& enc);
   comm::LogitsPayload payload() const;
+  // Rows [first, first + rows) only (a teacher's grouped forward split per student).
+  comm::LogitsPayload payload(int64_t first, int64_t rows) const;
   int64_t rows() const { return rows_; }
   int64_t vocab() const { return vocab_; }
   int64_t k() const { return k_; }

@@ -2,6 +2,7 @@
 // online serving through the logits channel, and offline cache shards.
 #include "core/distill/teacher_pool.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fmt/format.h>
@@ -71,12 +72,18 @@ void TeacherPool::compute(const std::vector<int64_t>& ids, int64_t epoch, bool a
   y_.resize(static_cast<size_t>(rows));
   gather_batch(data_.train, ids, x_.data(), y_.data(), augment ? cfg_.data.jitter_px : 0, seed_,
                static_cast<uint64_t>(epoch));
-  BatchContext ctx;
-  ctx.rows = rows;
-  ctx.training = false;
-  ctx.batch_invariant = true;
-  const float* logits = model_->forward(x_.data(), ctx);
-  out.encode(logits, rows, model_->classes(), encoding());
+  // Forward in chunks of at most distill.teacher_batch rows (all at once when 0).
+  const int64_t chunk = cfg_.distill.teacher_batch > 0 ? cfg_.distill.teacher_batch : std::max<int64_t>(rows, 1);
+  logits_.resize(static_cast<size_t>(rows * model_->classes()));
+  for (int64_t first = 0; first < rows; first += chunk) {
+    BatchContext ctx;
+    ctx.rows = std::min(chunk, rows - first);
+    ctx.training = false;
+    ctx.batch_invariant = true;
+    const float* logits = model_->forward(x_.data() + first * model_->in_features(), ctx);
+    std::copy(logits, logits + ctx.rows * model_->classes(), logits_.begin() + first * model_->classes());
+  }
+  out.encode(logits_.data(), rows, model_->classes(), encoding());
 }
 
 TeacherStats TeacherPool::serve(const comm::RoleTable& table, int teacher, int64_t first_step, int64_t end_step,
@@ -84,18 +91,37 @@ TeacherStats TeacherPool::serve(const comm::RoleTable& table, int teacher, int64
                                 const std::function<void(int64_t, const TeacherStats&)>& after_step) {
   TeacherStats stats;
   EncodedLogits encoded;
+  std::vector<int> served;
+  std::vector<int64_t> ids;
   for (int64_t step = first_step; step < end_step; ++step) {
     const int64_t epoch = plan_.epoch_of(step);
-    for (int student : table.students_of(teacher)) {
-      if (table.teacher_for(student, step) != teacher) continue;
+    served.clear();
+    for (int student : table.students_of(teacher))
+      if (table.teacher_for(student, step) == teacher) served.push_back(student);
+    // With distill.teacher_batch > 0 the rows of every student served at this step go through
+    // one forward (batch-invariant, so grouping never changes a sample's logits).
+    const size_t group = cfg_.distill.teacher_batch > 0 ? served.size() : 1;
+    for (size_t g = 0; g < served.size(); g += group) {
+      const size_t g_end = std::min(served.size(), g + group);
+      ids.clear();
+      std::vector<int64_t> rows_of(g_end - g);
+      for (size_t i = g; i < g_end; ++i) {
+        const auto student_ids = sampler_.ids(epoch, plan_.step_in_epoch(step), served[i], students_);
+        rows_of[i - g] = static_cast<int64_t>(student_ids.size());
+        ids.insert(ids.end(), student_ids.begin(), student_ids.end());
+      }
       const auto t0 = Clock::now();
-      compute(sampler_.ids(epoch, plan_.step_in_epoch(step), student, students_), epoch, true, encoded);
+      compute(ids, epoch, true, encoded);
       stats.forward_s += seconds_since(t0);
-      const auto t1 = Clock::now();
-      channel.send(student, step, encoded.payload());
-      stats.send_wait_s += seconds_since(t1);
-      stats.rows_served += encoded.rows();
-      ++stats.messages;
+      int64_t first = 0;
+      for (size_t i = g; i < g_end; ++i) {
+        const auto t1 = Clock::now();
+        channel.send(served[i], step, encoded.payload(first, rows_of[i - g]));
+        stats.send_wait_s += seconds_since(t1);
+        first += rows_of[i - g];
+        ++stats.messages;
+      }
+      stats.rows_served += first;
     }
     channel.progress();
     stats.max_in_flight = channel.stats().max_in_flight;

@@ -68,7 +68,7 @@ class TeacherPool {
   Sampler sampler_;
   StepPlan plan_;
   int students_;
-  std::vector<float> x_;
+  std::vector<float> x_, logits_;
   std::vector<int32_t> y_;
 };
 

@@ -42,6 +42,9 @@ for t in 1 2 3; do
 done
 same "$tmp/t1/final.safetensors" "$tmp/t2/final.safetensors" "teachers 1 vs 2"
 same "$tmp/t1/final.safetensors" "$tmp/t3/final.safetensors" "teachers 1 vs 3"
+# A teacher grouping both students' rows into forwards of 7 rows gives the same student too.
+run 3 train "$tmp/distill.yaml" --set distill.teacher_batch=7 --set run.out_dir="$tmp/grouped"
+same "$tmp/t1/final.safetensors" "$tmp/grouped/final.safetensors" "teacher_batch 7 vs one forward per message"
 
 # 2. One student vs two at the same global batch: the same loss curve within 1e-5 per step.
 run 2 train "$tmp/distill.yaml" --set cluster.students=1 --set run.out_dir="$tmp/s1"
