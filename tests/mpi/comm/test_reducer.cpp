@@ -166,3 +166,27 @@ TEST_CASE("reducer: a singleton world averages over one rank", "[.][singleton]")
   reducer->wait();
   CHECK(std::memcmp(before.data(), g.data(), g.size() * 4) == 0);
 }
+
+TEST_CASE("reducer: make_reducer averages over the students only", "[reducer]") {
+  World world(nullptr, nullptr);
+  RolesConfig rc;
+  rc.teachers = 1;
+  rc.students = world.size() - 1;
+  Roles roles(world, rc);
+  std::vector<float> g(1000);
+  for (size_t i = 0; i < g.size(); ++i) g[i] = integer_grad(roles.index(), i);
+  if (roles.is_teacher()) {
+    CHECK_THROWS_AS(make_reducer(roles, Transport::mpi, g.data(), g.size(), reducer_config(256)), Error);
+    return;
+  }
+  auto reducer = make_reducer(roles, Transport::mpi, g.data(), g.size(), reducer_config(256));
+  reducer->mark_ready(0, g.size());
+  reducer->wait();
+  size_t mismatches = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    double sum = 0;
+    for (int s = 0; s < rc.students; ++s) sum += integer_grad(s, i);
+    mismatches += g[i] != static_cast<float>(sum / rc.students);
+  }
+  CHECK(mismatches == 0);
+}
