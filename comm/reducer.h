@@ -32,6 +32,7 @@ class GradReducer {
   virtual void progress() = 0;
   // Starts whatever is left (all elements must have been marked), completes every bucket, and
   // leaves the average over students in the buffer. Resets the marks for the next step.
+  // NCCL: "completes" means the compute stream waits for the last bucket; the host never blocks.
   virtual void wait() = 0;
   virtual int bucket_count() const = 0;
   // Buckets are ranges [begin, end) of the buffer; bucket 0 ends at the buffer's end.
