@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # e2e: `retort launch` with the real binary and mpirun: the printed command is exact (replaying
-# it gives the same weights), bad input exits 2 and is never retried, and a kill -9 of a student
+# it gives the same weights), bad input exits 2 and is never retried, emulate_nodes=2 with 2:4
+# gives a node-local assignment table, and a kill -9 of a student
 # or a teacher rank is restarted by --max-restarts, resumes from its checkpoint and ends with
 # weights bitwise-equal to an uninterrupted run.
 set -uo pipefail
@@ -63,6 +64,22 @@ student: {hidden: [16]}
 train: {batch_size: 32, epochs: 100, max_steps: 1500, checkpoint_every_steps: 100, keep_checkpoints: 2}
 logging: {progress: never}
 EOF
+note "emulate_nodes 2, T:S = 2:4: node-local placement in the assignment table"
+"$retort" launch --emulate --teachers 2 --students 4 "$tmp/distill.yaml" --set cluster.emulate_nodes=2 \
+  --set train.max_steps=4 --set run.out_dir="$tmp/placement" >"$tmp/placement.out" 2>&1 || fail "2:4 emulation failed: $(tail -5 "$tmp/placement.out")"
+cat >"$tmp/placement.expected" <<EOF
+rank 0 teacher 0 node 0 serves student 0 (rank 1) student 1 (rank 2)
+rank 1 student 0 node 0 served by teacher 0 (rank 0)
+rank 2 student 1 node 0 served by teacher 0 (rank 0)
+rank 3 teacher 1 node 1 serves student 2 (rank 4) student 3 (rank 5)
+rank 4 student 2 node 1 served by teacher 1 (rank 3)
+rank 5 student 3 node 1 served by teacher 1 (rank 3)
+EOF
+grep -E '^ +rank [0-9]+ ' "$tmp/placement.out" | tr -s ' ' | sed 's/^ //' >"$tmp/placement.table"
+diff "$tmp/placement.expected" "$tmp/placement.table" >/dev/null ||
+  fail "assignment table for emulate_nodes=2, 2:4 is not node-local: $(diff "$tmp/placement.expected" "$tmp/placement.table")"
+grep -q -- "-np 6 .*--set cluster.teachers=2 --set cluster.students=4" "$tmp/placement.out" || fail "2:4 command is not -np 6 with the counts passed through"
+
 note "uninterrupted reference run"
 "$retort" launch --emulate "$tmp/distill.yaml" >"$tmp/ref.out" 2>&1 || fail "reference run failed: $(tail -5 "$tmp/ref.out")"
 
