@@ -12,11 +12,16 @@ namespace retort::kernels::cpu {
 
 // exp(x) for x ≤ 88 (all callers pass x - max ≤ 0): Cody-Waite reduction to |r| ≤ ln2/2, the
 // Cephes degree-6 polynomial, then 2^n via the exponent bits. ≤ 2 ulp; exp(x < -87.33) = 0
-// (the denormal range is flushed); NaN stays NaN; -inf gives 0.
+// (the denormal range is flushed) and exp(-inf) = 0. The clamp and the flush are integer
+// min/and on the float bits (for x ≤ 0, x ≥ lo ⇔ bits(x) ≤ bits(lo) as unsigned): under the
+// default -ftrapping-math GCC will not if-convert float selects, integer ones vectorise.
 [[gnu::always_inline]] inline float vexp(float x) {
-  const float lo = -87.33654f, hi = 88.0f;
-  const float xc = x < lo ? lo : (x > hi ? hi : x);
-  const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
+  constexpr uint32_t lo_bits = 0xc2aeac4fu;  // -87.33654f
+  const uint32_t ux = std::bit_cast<uint32_t>(x);
+  const uint32_t keep = 0u - static_cast<uint32_t>(ux <= lo_bits);
+  const float xc = std::bit_cast<float>(ux < lo_bits ? ux : lo_bits);
+  // Round to nearest by the 1.5·2^23 trick (floorf would need -fno-trapping-math to vectorise).
+  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -27,18 +32,19 @@ namespace retort::kernels::cpu {
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
   const float scale = std::bit_cast<float>(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
-  return x < lo ? 0.0f : y * scale;
+  return std::bit_cast<float>(std::bit_cast<uint32_t>(y * scale) & keep);
 }
 
-// log(x) for normal positive x (callers guard x > 0): x = m·2^e with m in [√½, √2), then
-// log m = 2 atanh((m-1)/(m+1)) by its odd series to s^9. ≤ 2 ulp.
+// log(x) for normal positive x (smaller x is clamped to FLT_MIN): x = m·2^e with m in
+// [√½, √2), then log m = 2 atanh((m-1)/(m+1)) by its odd series to s^9. ≤ 2 ulp. The range
+// shift is done on the bits (halving m = exponent - 1), so the function is branch-free.
 [[gnu::always_inline]] inline float vlog(float x) {
-  const uint32_t u = std::bit_cast<uint32_t>(x < 1.17549435e-38f ? 1.17549435e-38f : x);
-  float m = std::bit_cast<float>((u & 0x007fffffu) | 0x3f800000u);
-  float e = static_cast<float>(static_cast<int32_t>(u >> 23) - 127);
-  const bool upper = m > 1.41421356f;
-  m = upper ? m * 0.5f : m;
-  e = upper ? e + 1.0f : e;
+  const uint32_t u0 = std::bit_cast<uint32_t>(x), min_normal = 0x00800000u;
+  const uint32_t u = u0 < min_normal ? min_normal : u0;
+  const uint32_t mant = (u & 0x007fffffu) | 0x3f800000u;   // m in [1, 2)
+  const uint32_t upper = mant > 0x3fb504f3u ? 1u : 0u;      // m > √2
+  const float m = std::bit_cast<float>(mant - (upper << 23));
+  const float e = static_cast<float>(static_cast<int32_t>(u >> 23) - 127 + static_cast<int32_t>(upper));
   const float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
   const float series = s2 * (0.333333333f + s2 * (0.2f + s2 * (0.142857143f + s2 * 0.111111111f)));
   return e * 0.693147182f + (2.0f * s + 2.0f * s * series);
@@ -65,30 +71,36 @@ inline void float_row_to_bf16(const float* in, bf16* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) bits[i] = float_to_bf16_bits(in[i]);
 }
 
+// v where keep, else +0 (also when v is NaN, e.g. 0·inf): an and-mask on the bits, which GCC
+// vectorises; the double overload (scalar top-k path) is a plain select.
+[[gnu::always_inline]] inline float keep_if(bool keep, float v) {
+  return std::bit_cast<float>(std::bit_cast<uint32_t>(v) & (0u - static_cast<uint32_t>(keep)));
+}
+[[gnu::always_inline]] inline double keep_if(bool keep, double v) { return keep ? v : 0.0; }
+
 // One category's contribution to D(p, q) and its q·∂D/∂q ("gq"), given the probabilities and
 // their logs. Zero-probability sides contribute 0 (0·log 0 := 0). F is float or double.
 template <Divergence kDiv, typename F>
 [[gnu::always_inline]] inline void category_terms(F p, F q, F logp, F logq, F beta, F& loss, F& gq) {
   if constexpr (kDiv == Divergence::fkl) {
-    loss = p > F(0) ? p * (logp - logq) : F(0);
+    loss = keep_if(p > F(0), p * (logp - logq));
     gq = -p;
   } else if constexpr (kDiv == Divergence::rkl) {
-    loss = q > F(0) ? q * (logq - logp) : F(0);
+    loss = keep_if(q > F(0), q * (logq - logp));
     gq = loss;
   } else if constexpr (kDiv == Divergence::jsd) {
-    const F m = beta * p + (F(1) - beta) * q;
-    const F logm = vlog(m > F(0) ? m : F(1));
-    const F q_term = q > F(0) ? q * (logq - logm) : F(0);
-    const F p_term = p > F(0) ? p * (logp - logm) : F(0);
+    const F logm = vlog(beta * p + (F(1) - beta) * q);  // m = 0 only when p = q = 0: both terms drop
+    const F q_term = keep_if(q > F(0), q * (logq - logm));
+    const F p_term = keep_if(p > F(0), p * (logp - logm));
     loss = beta * p_term + (F(1) - beta) * q_term;
     gq = (F(1) - beta) * q_term;
   } else {
     // sign(q - p), with differences within rounding noise (2^-20 relative) taken as a tie, so
     // equal distributions computed in different summation orders get the zero subgradient.
-    const F d = q - p, ad = d < F(0) ? -d : d;
-    const F tie = F(9.5367431640625e-07) * (p > q ? p : q);
+    const F d = q - p, ad = std::fabs(d);
+    const F tie = F(9.5367431640625e-07) * (p + q);
     loss = F(0.5) * ad;
-    gq = ad <= tie ? F(0) : F(0.5) * (d > F(0) ? q : -q);
+    gq = keep_if(ad > tie, F(0.5) * std::copysign(q, d));
   }
 }
 
@@ -99,7 +111,7 @@ inline Divergence effective_divergence(const KdLossParams& params) {
   return params.divergence;
 }
 
-// ---- row passes (float rows, contiguous; sums accumulate in double lanes) ---------------------
+// ---- row passes (float rows, contiguous) -------------------------------------------------------
 
 // Largest element (NaN-ignoring) and the number of NaN/+inf elements.
 inline float row_max(const float* x, int64_t n, int64_t& nonfinite) {
@@ -115,14 +127,23 @@ inline float row_max(const float* x, int64_t n, int64_t& nonfinite) {
   return m;
 }
 
-// out[i] = exp(x[i]·scale - shift); returns Σ out, accumulated in double (8 double lanes).
+// Sums run in fp32 vector lanes over chunks of kSumChunk elements (a short dependency chain:
+// one vector add per 8 elements) and the chunk sums are added in double.
+constexpr int64_t kSumChunk = 256;
+
+// out[i] = exp(x[i]·scale - shift); returns Σ out.
 inline double exp_row(const float* x, float scale, float shift, float* out, int64_t n) {
   double total = 0;
-#pragma omp simd reduction(+ : total)
-  for (int64_t i = 0; i < n; ++i) {
-    const float e = vexp(x[i] * scale - shift);
-    out[i] = e;
-    total += e;
+  for (int64_t c = 0; c < n; c += kSumChunk) {
+    const int64_t end = c + kSumChunk < n ? c + kSumChunk : n;
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = c; i < end; ++i) {
+      const float e = vexp(x[i] * scale - shift);
+      out[i] = e;
+      s += e;
+    }
+    total += s;
   }
   return total;
 }

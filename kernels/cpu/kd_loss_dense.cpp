@@ -42,21 +42,25 @@ void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, c
   // q_j g_j in p_exp for the gradient pass (it costs a log).
   double loss = 0, entropy = 0, g_bar = -1.0;
   if constexpr (kDiv != Divergence::fkl) {
-    double l_sum = 0, g_sum = 0, h_sum = 0;
+    g_bar = 0;
+    for (int64_t c = 0; c < V; c += kSumChunk) {
+      const int64_t end = c + kSumChunk < V ? c + kSumChunk : V;
+      float l_sum = 0, g_sum = 0, h_sum = 0;
 #pragma omp simd reduction(+ : l_sum, g_sum, h_sum)
-    for (int64_t i = 0; i < V; ++i) {
-      const float q = q_exp[i] * inv_sa, p = p_exp[i] * inv_sb;
-      const float log_q = (a[i] - a_max) - log_sa, log_p = (b[i] - b_max) - log_sb;
-      float l, gq;
-      category_terms<kDiv>(p, q, log_p, log_q, beta, l, gq);
-      if constexpr (kDiv == Divergence::jsd) p_exp[i] = gq;
-      l_sum += l;
-      g_sum += gq;
-      h_sum += p > 0.0f ? -p * log_p : 0.0f;
+      for (int64_t i = c; i < end; ++i) {
+        const float q = q_exp[i] * inv_sa, p = p_exp[i] * inv_sb;
+        const float log_q = (a[i] - a_max) - log_sa, log_p = (b[i] - b_max) - log_sb;
+        float l, gq;
+        category_terms<kDiv>(p, q, log_p, log_q, beta, l, gq);
+        if constexpr (kDiv == Divergence::jsd) p_exp[i] = gq;
+        l_sum += l;
+        g_sum += gq;
+        h_sum += keep_if(p > 0.0f, -p * log_p);
+      }
+      loss += l_sum;
+      g_bar += g_sum;
+      entropy += h_sum;
     }
-    loss = l_sum;
-    g_bar = g_sum;
-    entropy = h_sum;
   }
 
   // Gradient pass: dz_j = grad_kd·(q_j g_j - q_j ḡ) + grad_ce·s_j (the -[j == y] comes after);
@@ -64,28 +68,31 @@ void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, c
   float* dz = in.student_dtype == DType::f32 ? static_cast<float*>(in.dz) : scratch.out.data();
   const float grad_kd = setup.grad_kd, grad_ce = setup.with_ce ? setup.grad_ce : 0.0f;
   const float gb = static_cast<float>(g_bar);
-  double l_sum = 0, h_sum = 0;
+  for (int64_t c = 0; c < V; c += kSumChunk) {
+    const int64_t end = c + kSumChunk < V ? c + kSumChunk : V;
+    float l_sum = 0, h_sum = 0;
 #pragma omp simd reduction(+ : l_sum, h_sum)
-  for (int64_t i = 0; i < V; ++i) {
-    const float q = q_exp[i] * inv_sa, s = s_exp[i] * inv_sz;
-    float gq;
-    if constexpr (kDiv == Divergence::jsd) {
-      gq = p_exp[i];
-    } else {
-      const float p = p_exp[i] * inv_sb;
-      const float log_q = (a[i] - a_max) - log_sa, log_p = (b[i] - b_max) - log_sb;
-      float l;
-      category_terms<kDiv>(p, q, log_p, log_q, beta, l, gq);
-      if constexpr (kDiv == Divergence::fkl) {
-        l_sum += l;
-        h_sum += p > 0.0f ? -p * log_p : 0.0f;
+    for (int64_t i = c; i < end; ++i) {
+      const float q = q_exp[i] * inv_sa, s = s_exp[i] * inv_sz;
+      float gq;
+      if constexpr (kDiv == Divergence::jsd) {
+        gq = p_exp[i];
+      } else {
+        const float p = p_exp[i] * inv_sb;
+        const float log_q = (a[i] - a_max) - log_sa, log_p = (b[i] - b_max) - log_sb;
+        float l;
+        category_terms<kDiv>(p, q, log_p, log_q, beta, l, gq);
+        if constexpr (kDiv == Divergence::fkl) {
+          l_sum += l;
+          h_sum += keep_if(p > 0.0f, -p * log_p);
+        }
       }
+      dz[i] = grad_kd * (gq - q * gb) + grad_ce * s;
     }
-    dz[i] = grad_kd * (gq - q * gb) + grad_ce * s;
-  }
-  if constexpr (kDiv == Divergence::fkl) {
-    loss = l_sum;
-    entropy = h_sum;
+    if constexpr (kDiv == Divergence::fkl) {
+      loss += l_sum;
+      entropy += h_sum;
+    }
   }
   if (setup.with_ce && in.label >= 0) {
     dz[in.label] -= grad_ce;

@@ -49,15 +49,30 @@ void divergence_dispatch(Divergence d, const Categories& cat, double beta, doubl
   }
 }
 
-// Σ q_exp over the tokens that are not in the top-k set (a byte mask, reset afterwards).
-double tail_mass(const float* q_exp, const uint32_t* indices, int64_t k, int64_t V) {
+// out[i] = exp(a[i] - shift) as exp_row does, and also Σ out over the tokens not in the top-k
+// set (summed directly, not 1 - Σ_K: no cancellation). `keep` is a 0/1 mask, reset afterwards.
+double exp_row_with_tail(const float* a, float shift, float* out, int64_t V, const uint32_t* indices, int64_t k,
+                         double& tail) {
   thread_local std::vector<float> keep;
   if (keep.size() < static_cast<size_t>(V)) keep.assign(static_cast<size_t>(V), 1.0f);
   for (int64_t c = 0; c < k; ++c) keep[indices[c]] = 0.0f;
-  double total = 0;
-#pragma omp simd reduction(+ : total)
-  for (int64_t i = 0; i < V; ++i) total += keep[i] * q_exp[i];
+  const float* kp = keep.data();
+  double total = 0, tail_sum = 0;
+  for (int64_t c = 0; c < V; c += kSumChunk) {
+    const int64_t end = c + kSumChunk < V ? c + kSumChunk : V;
+    float s = 0, s_tail = 0;
+#pragma omp simd reduction(+ : s, s_tail)
+    for (int64_t i = c; i < end; ++i) {
+      const float e = vexp(a[i] - shift);
+      out[i] = e;
+      s += e;
+      s_tail += kp[i] * e;
+    }
+    total += s;
+    tail_sum += s_tail;
+  }
   for (int64_t c = 0; c < k; ++c) keep[indices[c]] = 1.0f;
+  tail = tail_sum;
   return total;
 }
 
@@ -82,7 +97,8 @@ void topk_row(const RowSetup& setup, const RowInput& in, RowScratch& scratch, Ro
   const float a_max = z_max * inv_t;
   const float* a = row_scaled(z, inv_t, V, scratch.a);
   float* q_exp = scratch.q.data();
-  const double sum_a = exp_row(a, 1.0f, a_max, q_exp, V);
+  double tail_a = 0;
+  const double sum_a = exp_row_with_tail(a, a_max, q_exp, V, in.topk_indices, k, tail_a);
   const bool separate_s = setup.with_ce && setup.temperature != 1.0f;
   const double sum_z = separate_s ? exp_row(z, 1.0f, z_max, scratch.s.data(), V) : sum_a;
   const float* s_exp = separate_s ? scratch.s.data() : q_exp;
@@ -110,7 +126,7 @@ void topk_row(const RowSetup& setup, const RowInput& in, RowScratch& scratch, Ro
   if (setup.tail == Tail::bucket) {
     if (k < V) {
       cat.p_tail = std::max(0.0, 1.0 - sum_p);
-      cat.q_tail = tail_mass(q_exp, in.topk_indices, k, V) / sum_a;  // summed directly: no cancellation
+      cat.q_tail = tail_a / sum_a;
     }
     const double norm = sum_p + cat.p_tail, log_norm = std::log(norm);
     for (size_t c = 0; c < kk; ++c) {

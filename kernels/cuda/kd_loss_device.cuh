@@ -181,7 +181,7 @@ __device__ __forceinline__ void category_terms(float p, float q, float logp, flo
     gq = (1.0f - beta) * q_term;
   } else {
     // sign(q - p); differences within 2^-20 relative are ties (as on the CPU).
-    const float d = q - p, tie = 9.5367431640625e-07f * fmaxf(p, q);
+    const float d = q - p, tie = 9.5367431640625e-07f * (p + q);
     loss = 0.5f * fabsf(d);
     gq = fabsf(d) <= tie ? 0.0f : (d > 0.0f ? 0.5f * q : -0.5f * q);
   }
