@@ -74,7 +74,7 @@ int run_launch(const LaunchOptions& options) {
   if (options.max_restarts > 0 && plan.config.run.resume != "auto")
     say("warning: run.resume is '" + plan.config.run.resume + "': a restart starts the job from step 0");
 
-  install_signal_forwarding();
+  install_signal_forwarding(plan.via == "mpirun");
   const std::string command = shell_join(plan.argv);
   SupervisorHooks hooks;
   hooks.run = [&](int attempt) {

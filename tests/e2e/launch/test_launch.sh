@@ -3,7 +3,8 @@
 # it gives the same weights), bad input exits 2 and is never retried, emulate_nodes=2 with 2:4
 # gives a node-local assignment table, and a kill -9 of a student
 # or a teacher rank is restarted by --max-restarts, resumes from its checkpoint and ends with
-# weights bitwise-equal to an uninterrupted run; SIGTERM to the launcher stops the job, no restart.
+# weights bitwise-equal to an uninterrupted run; SIGTERM to the launcher stops the job with no
+# restart, and launching again resumes to the same weights.
 set -uo pipefail
 retort=${1:?usage: test_launch.sh path/to/retort}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -118,23 +119,30 @@ kill_rank_and_resume student 2
 note "kill -9 the teacher rank (world rank 0)"
 kill_rank_and_resume teacher 0
 
-note "SIGTERM to retort launch reaches the ranks and is never followed by a restart"
-"$retort" launch --emulate --max-restarts 2 "$tmp/distill.yaml" --set run.out_dir="$tmp/stopped" --set train.max_steps=3000 >"$tmp/stop.out" 2>"$tmp/stop.err" &
+note "SIGTERM to retort launch: every rank stops, no restart; launching again resumes to the same weights"
+"$retort" launch --emulate --max-restarts 2 "$tmp/distill.yaml" --set run.out_dir="$tmp/stopped" >"$tmp/stop.out" 2>"$tmp/stop.err" &
 launcher=$!
 deadline=$((SECONDS + 60))
 until ls -d "$tmp"/stopped/checkpoints/step-* >/dev/null 2>&1 || [ $SECONDS -ge $deadline ] || ! kill -0 $launcher 2>/dev/null; do sleep 0.02; done
 ranks=$(for p in $(pgrep -P $launcher); do pgrep -P "$p"; done)
 kill -TERM $launcher
 wait $launcher; rc=$?
-[ "$rc" -ne 0 ] || fail "SIGTERM: the job still finished with exit 0 (not stopped?)"
+[ "$rc" -ne 0 ] || fail "SIGTERM: the job finished with exit 0 before the stop took effect"
 [ "$(grep -c '^retort launch: .*mpirun ' "$tmp/stop.out")" -eq 1 ] || fail "SIGTERM: the job was restarted"
-grep -q "retort launch: job stopped: " "$tmp/stop.err" || fail "SIGTERM: no 'job stopped' line: $(tail -3 "$tmp/stop.err")"
+if [ "$rc" -eq 75 ]; then  # the ranks checkpointed on the stop request
+  grep -q "job stopped: exit code 75 (preempted: checkpoint written; not retried)" "$tmp/stop.err" || fail "SIGTERM: exit 75 without the preempted line"
+else
+  grep -q "not restarted: the launcher was told to stop" "$tmp/stop.err" || fail "SIGTERM: exit $rc without the 'told to stop' line: $(tail -3 "$tmp/stop.err")"
+fi
 [ -n "$ranks" ] || fail "SIGTERM: found no rank processes before the signal"
 for pid in $ranks; do  # orphaned ranks may take a moment to be reaped after mpirun exits
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -0 "$pid" 2>/dev/null && fail "SIGTERM: rank process $pid still alive 5 s after the launcher ended"
 done
 grep 'retort launch: job' "$tmp/stop.err" | sed "s/^/    [sigterm] /"
+"$retort" launch --emulate "$tmp/distill.yaml" --set run.out_dir="$tmp/stopped" >"$tmp/resume.out" 2>&1 || fail "resume after SIGTERM failed: $(tail -3 "$tmp/resume.out")"
+cmp -s "$tmp/reference/final.safetensors" "$tmp/stopped/final.safetensors" ||
+  fail "SIGTERM then resume: final student weights differ from the uninterrupted run"
 
 if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
 echo "launch: all checks passed"
