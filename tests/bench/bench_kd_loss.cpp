@@ -108,17 +108,16 @@ struct Unfused {
   void log_softmax(const float* x, float* out) {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
-      float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-      for (int64_t j = 0; j < V; ++j) m = x[r * V + j] > m ? x[r * V + j] : m;
-      row_max[r] = m;
+      int64_t nonfinite = 0;
+      row_max[r] = retort::kernels::cpu::row_max(x + r * V, V, nonfinite);
     }
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      double sum = 0;
-#pragma omp simd reduction(+ : sum)
-      for (int64_t j = 0; j < V; ++j) sum += retort::kernels::cpu::vexp(x[r * V + j] - row_max[r]);
-      row_lse[r] = row_max[r] + static_cast<float>(std::log(sum));
+#pragma omp parallel
+    {
+      std::vector<float> tmp(static_cast<size_t>(V));  // exp(x - max), as an eager logsumexp does
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r)
+        row_lse[r] = row_max[r] + static_cast<float>(std::log(
+                                      retort::kernels::cpu::exp_row(x + r * V, 1.0f, row_max[r], tmp.data(), V)));
     }
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r)
