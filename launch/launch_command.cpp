@@ -72,7 +72,10 @@ int run_launch(const LaunchOptions& options) {
   const LaunchPlan plan = plan_launch(request, detect_host());
   const std::string checkpoints = (fs::path(plan.config.run.out_dir) / "checkpoints").string();
   if (options.max_restarts > 0 && plan.config.run.resume != "auto")
-    say("warning: run.resume is '" + plan.config.run.resume + "': a restart starts the job from step 0");
+    say("warning: run.resume is '" + plan.config.run.resume +
+        "': a restarted job refuses to start once checkpoints exist (exit 2)");
+  if (options.max_restarts > 0 && plan.config.train.checkpoint_every_steps == 0)
+    say("warning: train.checkpoint_every_steps is 0 (checkpoint only at the end): a restarted job starts again from step 0");
 
   install_signal_forwarding(plan.via == "mpirun");
   const std::string command = shell_join(plan.argv);
