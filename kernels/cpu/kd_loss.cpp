@@ -22,12 +22,25 @@ const float* row_as_float(const void* data, DType dtype, int64_t n, std::vector<
   return buffer.data();
 }
 
-const float* row_scaled(const float* x, float inv_temperature, int64_t n, std::vector<float>& buffer) {
-  if (inv_temperature == 1.0f) return x;
+const float* row_max_scaled(const float* x, float inv_temperature, int64_t n, std::vector<float>& buffer,
+                           float& max, int64_t& nonfinite) {
+  if (inv_temperature == 1.0f) {
+    max = row_max(x, n, nonfinite);
+    return x;
+  }
   if (buffer.size() < static_cast<size_t>(n)) buffer.resize(static_cast<size_t>(n));
   float* out = buffer.data();
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv_temperature;
+  float m = -INFINITY;
+  int64_t bad = 0;
+#pragma omp simd reduction(max : m) reduction(+ : bad)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    out[i] = v * inv_temperature;
+    m = v > m ? v : m;
+    bad += (v != v) | (v > 3.40282347e38f);
+  }
+  nonfinite += bad;
+  max = m;
   return out;
 }
 

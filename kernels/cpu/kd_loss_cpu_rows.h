@@ -54,9 +54,11 @@ struct RowScratch {
 
 // The row as float: the data itself for f32, converted into `buffer` for bf16.
 const float* row_as_float(const void* data, DType dtype, int64_t n, std::vector<float>& buffer);
-// The row divided by T (a = z/T) as its own array: a[i] - a_max is then exact at the maximum
-// (a fused multiply-subtract of z·(1/T) - a_max would not be). Returns x itself when T == 1.
-const float* row_scaled(const float* x, float inv_temperature, int64_t n, std::vector<float>& buffer);
+// The row divided by T (a = z/T) as its own array (x itself when T == 1), in the same pass as
+// the row's maximum (of x, NaN-ignoring) and its NaN/+inf count. Stored, a[i] - a_max is exact
+// at the maximum (a fused multiply-subtract of z·(1/T) - a_max would not be).
+const float* row_max_scaled(const float* x, float inv_temperature, int64_t n, std::vector<float>& buffer,
+                           float& max, int64_t& nonfinite);
 // A row with NaN/+inf input (or no finite logit): NaN loss and gradient, flag set.
 void write_nan_row(const RowSetup& setup, const RowInput& in, RowOutput& out);
 

@@ -88,14 +88,14 @@ void topk_row(const RowSetup& setup, const RowInput& in, RowScratch& scratch, Ro
   values_f.resize(static_cast<size_t>(k));
   const float* v = row_as_float(in.topk_values, in.teacher_dtype, k, values_f);
   int64_t nonfinite = 0;
-  const float z_max = row_max(z, V, nonfinite);
+  float z_max;
+  const float* a = row_max_scaled(z, inv_t, V, scratch.a, z_max, nonfinite);
   const float v_max = row_max(v, k, nonfinite);
   if (nonfinite > 0 || z_max == -INFINITY || v_max == -INFINITY || !std::isfinite(in.topk_lse))
     return write_nan_row(setup, in, out);
 
   // Student softmax over the whole vocabulary (and the T = 1 softmax for CE when T ≠ 1).
   const float a_max = z_max * inv_t;
-  const float* a = row_scaled(z, inv_t, V, scratch.a);
   float* q_exp = scratch.q.data();
   double tail_a = 0;
   const double sum_a = exp_row_with_tail(a, a_max, q_exp, V, in.topk_indices, k, tail_a);
