@@ -4,7 +4,7 @@
 # gives a node-local assignment table, and a kill -9 of a student
 # or a teacher rank is restarted by --max-restarts, resumes from its checkpoint and ends with
 # weights bitwise-equal to an uninterrupted run; SIGTERM to the launcher stops the job with no
-# restart, and launching again resumes to the same weights.
+# restart, and launching again (newest checkpoint corrupted) resumes to the same weights.
 set -uo pipefail
 retort=${1:?usage: test_launch.sh path/to/retort}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -140,7 +140,17 @@ for pid in $ranks; do  # orphaned ranks may take a moment to be reaped after mpi
   kill -0 "$pid" 2>/dev/null && fail "SIGTERM: rank process $pid still alive 5 s after the launcher ended"
 done
 grep 'retort launch: job' "$tmp/stop.err" | sed "s/^/    [sigterm] /"
+# Flip a byte in the newest checkpoint: the resume must fall back to the previous one.
+mapfile -t ckpts < <(ls -d "$tmp"/stopped/checkpoints/step-* 2>/dev/null)
+if [ "${#ckpts[@]}" -ge 2 ]; then
+  newest=${ckpts[-1]}
+  printf '\x5a' | dd of="$newest/model.safetensors" bs=1 seek=200 conv=notrunc status=none
+fi
 "$retort" launch --emulate "$tmp/distill.yaml" --set run.out_dir="$tmp/stopped" >"$tmp/resume.out" 2>&1 || fail "resume after SIGTERM failed: $(tail -3 "$tmp/resume.out")"
+if [ "${#ckpts[@]}" -ge 2 ]; then
+  grep -q "skipping checkpoint that does not verify: .*$(basename "$newest")" "$tmp/resume.out" ||
+    fail "resume did not report skipping the corrupted $(basename "$newest")"
+fi
 cmp -s "$tmp/reference/final.safetensors" "$tmp/stopped/final.safetensors" ||
   fail "SIGTERM then resume: final student weights differ from the uninterrupted run"
 
