@@ -19,6 +19,7 @@
 #include "core/distill/run_distill.h"
 #include "core/train/evaluate.h"
 #include "core/train/inspect.h"
+#include "core/train/run_control.h"
 #include "core/train/supervised.h"
 
 #ifndef RETORT_VERSION
@@ -41,6 +42,7 @@ template <typename Check, typename Job>
 int run_on_world(const char* what, Check&& check_shape, Job&& job) {
   comm::World world(nullptr, nullptr);
   log::set_identity(world.size() > 1 ? world.rank() : -1, "");
+  core::install_stop_signal_handlers();
   // Ranks sharing a node share its cores: unless the user chose, give each rank its share
   // (oversubscribed OpenMP threads spin against each other and slow a job down many times).
   if (!std::getenv("OMP_NUM_THREADS"))

@@ -19,7 +19,7 @@ class DistillObjective final : public Objective {
   ObjectiveResult compute(const StepBatch& batch, const float* logits, int64_t classes, float grad_scale,
                           float* dlogits) override;
   void report(nlohmann::json& record, double window_s) override;
-  void finish() override { source_->close(); }
+  void finish(int64_t end_step) override { source_->close(end_step); }
   const TeacherSource& source() const { return *source_; }
 
  private:

@@ -14,7 +14,10 @@
 #include "core/distill/distill_objective.h"
 #include "core/distill/teacher_pool.h"
 #include "core/metrics/metrics.h"
+#include "core/train/run_control.h"
 #include "core/train/student_trainer.h"
+
+#include <thread>
 
 namespace retort::core {
 namespace fs = std::filesystem;
@@ -26,6 +29,10 @@ void validate_distill(const Config& cfg) {
   if (cfg.teacher.source == "cache" && cfg.data.jitter_px > 0)
     RETORT_INPUT_ERROR("data.jitter_px: cached teacher logits are per image, so teacher.source: cache needs jitter_px 0");
 }
+
+// Student rank 0 tells every teacher after how many steps the students stopped (the end of the
+// run, --stop-after-step or a preemption), so no teacher computes logits nobody will read.
+constexpr int kStudentsEndTag = 0x5e7d;
 
 comm::RolesConfig roles_config(const Config& cfg) {
   comm::RolesConfig rc;
@@ -62,7 +69,9 @@ nlohmann::json share_teacher_eval(const comm::Roles& roles, TeacherPool* pool) {
           {"teacher_test_loss", values[2]}};
 }
 
-int run_teacher_rank(const Config& cfg, const comm::Roles& roles, const DistillOptions& options) {
+int run_teacher_rank(const Config& cfg, comm::World& world, const comm::Roles& roles, const DistillOptions& options) {
+  Watchdog watchdog(cfg.train.step_timeout_s, fmt::format("teacher {} (rank {})", roles.index(), roles.rank()),
+                    abort_job_on_expiry(world));
   TeacherPool pool(cfg);
   share_teacher_eval(roles, &pool);
   int64_t first_step = 0;
@@ -80,7 +89,22 @@ int run_teacher_rank(const Config& cfg, const comm::Roles& roles, const DistillO
                    {"messages", s.messages}, {"forward_s", s.forward_s}, {"send_wait_s", s.send_wait_s},
                    {"queue_depth", cs.in_flight}, {"max_in_flight", s.max_in_flight}, {"lookahead", cfg.distill.lookahead}});
   };
-  const TeacherStats stats = pool.serve(roles.table(), roles.index(), first_step, end_step, *channel, log_step);
+  int64_t students_end = -1;
+  MPI_Request end_request = MPI_REQUEST_NULL;
+  RETORT_MPI_CHECK(MPI_Irecv(&students_end, 1, MPI_INT64_T, roles.table().student_rank(0), kStudentsEndTag,
+                             roles.world(), &end_request));
+  auto poll_end = [&]() -> int64_t {
+    int done = 0;
+    if (end_request != MPI_REQUEST_NULL) RETORT_MPI_CHECK(MPI_Test(&end_request, &done, MPI_STATUS_IGNORE));
+    return end_request == MPI_REQUEST_NULL ? students_end : -1;
+  };
+  TeacherPool::ServeHooks hooks;
+  hooks.beat = [&](int64_t step, const char* phase) { watchdog.beat(step, phase); };
+  hooks.after_step = log_step;
+  hooks.students_end = poll_end;
+  const TeacherStats stats = pool.serve(roles.table(), roles.index(), first_step, end_step, *channel, hooks);
+  watchdog.beat(end_step, "waiting for the students' end notice");
+  while (poll_end() < 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log::info("teacher {}: served {} rows in {} messages, forward {:.1f} s of {:.1f} s, max {} in flight (lookahead {})",
             roles.index(), stats.rows_served, stats.messages, stats.forward_s, wall, stats.max_in_flight,
@@ -88,8 +112,11 @@ int run_teacher_rank(const Config& cfg, const comm::Roles& roles, const DistillO
   return 0;
 }
 
-int run_student_rank(const Config& cfg, const comm::Roles* roles, MPI_Comm students, const DistillOptions& options) {
+int run_student_rank(const Config& cfg, comm::World& world, const comm::Roles* roles, MPI_Comm students,
+                     const DistillOptions& options) {
+  Watchdog watchdog(cfg.train.step_timeout_s, fmt::format("student (rank {})", world.rank()), abort_job_on_expiry(world));
   StudentTrainer trainer(cfg, students);
+  trainer.set_watchdog(&watchdog);
   const int64_t vocab = trainer.model().classes();
   nlohmann::json extra;
   std::unique_ptr<TeacherSource> source;
@@ -97,8 +124,15 @@ int run_student_rank(const Config& cfg, const comm::Roles* roles, MPI_Comm stude
     extra = share_teacher_eval(*roles, nullptr);
     int64_t first_step = trainer.start_step();
     RETORT_MPI_CHECK(MPI_Bcast(&first_step, 1, MPI_INT64_T, roles->table().student_rank(0), roles->world()));
+    auto announce_end = [roles, &trainer](int64_t end_step) {
+      if (trainer.rank() != 0) return;
+      for (int t = 0; t < roles->table().teachers(); ++t)
+        RETORT_MPI_CHECK(MPI_Send(&end_step, 1, MPI_INT64_T, roles->table().teacher_rank(t), kStudentsEndTag,
+                                  roles->world()));
+    };
     source = make_online_source(
-        comm::make_student_channel(*roles, channel_config(cfg, first_step, trainer.rows_per_rank(), vocab)), vocab);
+        comm::make_student_channel(*roles, channel_config(cfg, first_step, trainer.rows_per_rank(), vocab)), vocab,
+        announce_end);
   } else {
     const CacheSpec expected = expected_cache_spec(cfg, trainer.data().train.size, vocab,
                                                    teacher_fingerprint(cfg.teacher.checkpoint));
@@ -119,13 +153,13 @@ int run_distill(const Config& cfg, comm::World& world, const DistillOptions& opt
   validate_distill(cfg);
   if (!cfg.online_teachers()) {
     log::set_identity(world.size() > 1 ? world.rank() : -1, "student");
-    return run_student_rank(cfg, nullptr, world.comm(), options);
+    return run_student_rank(cfg, world, nullptr, world.comm(), options);
   }
   comm::Roles roles(world, roles_config(cfg));
   log::set_identity(world.rank(), comm::role_name(roles.role()));
   roles.print_table();
-  if (roles.is_teacher()) return run_teacher_rank(cfg, roles, options);
-  return run_student_rank(cfg, &roles, roles.students(), options);
+  if (roles.is_teacher()) return run_teacher_rank(cfg, world, roles, options);
+  return run_student_rank(cfg, world, &roles, roles.students(), options);
 }
 
 void check_teach_world_size(const Config& cfg, int world_size) {

@@ -87,13 +87,18 @@ void TeacherPool::compute(const std::vector<int64_t>& ids, int64_t epoch, bool a
 }
 
 TeacherStats TeacherPool::serve(const comm::RoleTable& table, int teacher, int64_t first_step, int64_t end_step,
-                                comm::TeacherChannel& channel,
-                                const std::function<void(int64_t, const TeacherStats&)>& after_step) {
+                                comm::TeacherChannel& channel, const ServeHooks& hooks) {
   TeacherStats stats;
   EncodedLogits encoded;
   std::vector<int> served;
   std::vector<int64_t> ids;
   for (int64_t step = first_step; step < end_step; ++step) {
+    if (hooks.students_end) {
+      // Students that stopped early (preemption, --stop-after-step) need nothing past their end.
+      if (const int64_t stopped = hooks.students_end(); stopped >= 0) end_step = std::min(end_step, stopped);
+      if (step >= end_step) break;
+    }
+    if (hooks.beat) hooks.beat(step, "computing and sending teacher logits");
     const int64_t epoch = plan_.epoch_of(step);
     served.clear();
     for (int student : table.students_of(teacher))
@@ -125,8 +130,9 @@ TeacherStats TeacherPool::serve(const comm::RoleTable& table, int teacher, int64
     }
     channel.progress();
     stats.max_in_flight = channel.stats().max_in_flight;
-    if (after_step) after_step(step, stats);
+    if (hooks.after_step) hooks.after_step(step, stats);
   }
+  if (hooks.beat) hooks.beat(end_step, "waiting for students to consume the last logits");
   channel.finish();
   stats.max_in_flight = channel.stats().max_in_flight;
   return stats;

@@ -50,10 +50,14 @@ class TeacherPool {
 
   // Online: for steps [first_step, end_step), every student this teacher serves at that
   // step, in table order; then end-of-stream. Returns what it did.
-  // `after_step` (may be empty) is called after each step with the counters so far.
+  // Optional hooks of the serving loop.
+  struct ServeHooks {
+    std::function<void(int64_t step, const char* phase)> beat;        // watchdog progress
+    std::function<void(int64_t step, const TeacherStats&)> after_step;
+    std::function<int64_t()> students_end;  // -1, or the step the students stopped after
+  };
   TeacherStats serve(const comm::RoleTable& table, int teacher, int64_t first_step, int64_t end_step,
-                     comm::TeacherChannel& channel,
-                     const std::function<void(int64_t step, const TeacherStats&)>& after_step);
+                     comm::TeacherChannel& channel, const ServeHooks& hooks);
 
   // Offline: writes shards teacher, teacher + teachers, ... of the cache; returns their entries.
   std::vector<nlohmann::json> write_cache_shards(const std::string& dir, const CacheSpec& spec, int teacher, int teachers);

@@ -11,7 +11,8 @@ namespace {
 
 class OnlineSource final : public TeacherSource {
  public:
-  OnlineSource(std::unique_ptr<comm::StudentChannel> channel, int64_t vocab) : channel_(std::move(channel)), vocab_(vocab) {}
+  OnlineSource(std::unique_ptr<comm::StudentChannel> channel, int64_t vocab, std::function<void(int64_t)> announce_end)
+      : channel_(std::move(channel)), vocab_(vocab), announce_end_(std::move(announce_end)) {}
   ~OnlineSource() override = default;
 
   kernels::TeacherLogits fetch(int64_t step, std::span<const int64_t> ids) override {
@@ -25,11 +26,15 @@ class OnlineSource final : public TeacherSource {
     const comm::ChannelStats s = channel_->stats();
     return {{"messages", s.messages}, {"bytes", s.bytes}, {"wait_s", s.wait_seconds}, {"queued", s.in_flight}};
   }
-  void close() override { channel_->close(); }
+  void close(int64_t end_step) override {
+    if (announce_end_) announce_end_(end_step);
+    channel_->close();
+  }
 
  private:
   std::unique_ptr<comm::StudentChannel> channel_;
   int64_t vocab_;
+  std::function<void(int64_t)> announce_end_;
 };
 
 class CacheSource final : public TeacherSource {
@@ -47,7 +52,7 @@ class CacheSource final : public TeacherSource {
     return {{"messages", messages_}, {"bytes", bytes_}, {"wait_s", wait_s_}, {"queued", 0},
             {"shards_loaded", reader_->shards_loaded()}};
   }
-  void close() override {}
+  void close(int64_t) override {}
 
  private:
   std::unique_ptr<LogitsCacheReader> reader_;
@@ -58,8 +63,9 @@ class CacheSource final : public TeacherSource {
 
 }  // namespace
 
-std::unique_ptr<TeacherSource> make_online_source(std::unique_ptr<comm::StudentChannel> channel, int64_t vocab) {
-  return std::make_unique<OnlineSource>(std::move(channel), vocab);
+std::unique_ptr<TeacherSource> make_online_source(std::unique_ptr<comm::StudentChannel> channel, int64_t vocab,
+                                                  std::function<void(int64_t)> announce_end) {
+  return std::make_unique<OnlineSource>(std::move(channel), vocab, std::move(announce_end));
 }
 
 std::unique_ptr<TeacherSource> make_cache_source(std::unique_ptr<LogitsCacheReader> reader) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <memory>
 #include <span>
 
@@ -19,10 +20,13 @@ class TeacherSource {
   virtual kernels::TeacherLogits fetch(int64_t step, std::span<const int64_t> ids) = 0;
   // Counters since the start: bytes received, seconds waited, messages in flight.
   virtual nlohmann::json stats() const = 0;
-  virtual void close() = 0;
+  // The students stop after `end_step` steps: tell the teachers (online), then drain.
+  virtual void close(int64_t end_step) = 0;
 };
 
-std::unique_ptr<TeacherSource> make_online_source(std::unique_ptr<comm::StudentChannel> channel, int64_t vocab);
+// `announce_end(end_step)` tells this student's teachers where the students stopped (may be empty).
+std::unique_ptr<TeacherSource> make_online_source(std::unique_ptr<comm::StudentChannel> channel, int64_t vocab,
+                                                  std::function<void(int64_t)> announce_end);
 std::unique_ptr<TeacherSource> make_cache_source(std::unique_ptr<LogitsCacheReader> reader);
 
 }  // namespace retort::core

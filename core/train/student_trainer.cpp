@@ -44,7 +44,7 @@ StudentTrainer::StudentTrainer(const Config& config, MPI_Comm students)
     : cfg_(config),
       seed_(static_cast<uint64_t>(config.run.seed)),
       data_(load_fashion_mnist(config.data, seed_)),
-      model_(ModelSpec{config.student, data_.train.features(), data_.train.classes}),
+      model_(ModelSpec{config.student, data_.train.features(), data_.train.classes, data_.mean, data_.stddev}),
       optimizer_(config.optim, model_.num_params()),
       sampler_(seed_, data_.train.size, config.train.batch_size),
       plan_(plan_steps(config.train, sampler_)),
@@ -87,7 +87,8 @@ int StudentTrainer::run(Objective& objective, int64_t stop_after_step, const nlo
     }
     advance();
     const bool last = state_.step == plan_.total_steps;
-    const bool stop = stop_after_step > 0 && state_.step == stop_after_step;
+    const bool preempted = step.stop && !last;
+    const bool stop = (stop_after_step > 0 && state_.step == stop_after_step) || preempted;
     if ((cfg_.train.log_every_steps > 0 && state_.step % cfg_.train.log_every_steps == 0) || last) {
       dp_.sum(window, 3);
       const double secs = std::chrono::duration<double>(Clock::now() - window_start).count();
@@ -109,12 +110,19 @@ int StudentTrainer::run(Objective& objective, int64_t stop_after_step, const nlo
       save_checkpoint();
     if (stop && !last) {
       progress.finish();
-      objective.finish();
+      objective.finish(state_.step);
+      if (preempted) {
+        if (dp_.rank() == 0)
+          log::warn("stop requested (SIGUSR1/SIGTERM): checkpointed after step {}; exiting with code {} (resume continues)",
+                    state_.step, kExitPreempted);
+        return kExitPreempted;
+      }
       return 0;
     }
   }
   progress.finish();
-  objective.finish();
+  objective.finish(state_.step);
+  beat("final evaluation and checkpoint");
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
   const EvalResult final_eval = run_eval();
   save_checkpoint();
@@ -143,24 +151,29 @@ StudentTrainer::StepResult StudentTrainer::train_step(Objective& objective, doub
   gather_batch(data_.train, ids_, x_.data(), y_.data(), cfg_.data.jitter_px, seed_, static_cast<uint64_t>(state_.epoch));
   for (int64_t i = 0; i < rows_; ++i) ids_u64_[i] = static_cast<uint64_t>(ids_[i]);
   BatchContext ctx{rows_, true, ids_u64_.data(), seed_, static_cast<uint64_t>(state_.epoch)};
+  beat("forward");
   const float* logits = model_.forward(x_.data(), ctx);
   // d(mean over the global batch) on this rank, times S because the reducer averages.
   const float grad_scale = static_cast<float>(dp_.size()) / static_cast<float>(cfg_.train.batch_size);
   const StepBatch batch{state_.step, state_.epoch, ids_, y_.data(), rows_};
+  beat("loss (waiting for teacher logits)");
   const ObjectiveResult out = objective.compute(batch, logits, model_.classes(), grad_scale, dlogits_.data());
 
-  // Every student must take the same decision, so a non-finite input anywhere skips (or aborts)
-  // the step everywhere.
-  double nonfinite = out.nonfinite || !std::isfinite(out.loss_sum) ? 1.0 : 0.0;
-  dp_.sum(&nonfinite, 1);
+  // Every student must take the same decisions, so a non-finite input anywhere skips (or
+  // aborts) the step everywhere, and a stop request anywhere stops everyone after this step.
+  beat("agreeing on the step with the other students");
+  double flags[2] = {out.nonfinite || !std::isfinite(out.loss_sum) ? 1.0 : 0.0, stop_requested() ? 1.0 : 0.0};
+  dp_.sum(flags, 2);
+  const bool stop = flags[1] > 0;
   const std::string where = fmt::format("step {} (epoch {})", state_.step, state_.epoch);
-  if (nonfinite > 0) {
+  if (flags[0] > 0) {
     if (cfg_.train.nan_policy == "abort")
       RETORT_RUNTIME_ERROR("non-finite teacher logits or loss at " + where + " (train.nan_policy=abort)");
     ++skipped_steps_;
     log::warn("non-finite teacher logits or loss at {}: step skipped on every student (train.nan_policy=skip)", where);
-    return {0, 0, true};
+    return {0, 0, true, stop};
   }
+  beat("backward and gradient all-reduce");
   model_.backward(dlogits_.data(), ctx, dp_.hook());
   dp_.finish();
   const auto info = optimizer_.step(model_.params(), model_.grads(), lr);
@@ -170,10 +183,10 @@ StudentTrainer::StepResult StudentTrainer::train_step(Objective& objective, doub
       RETORT_RUNTIME_ERROR("non-finite gradient norm at " + where + " (train.nan_policy=abort)");
     ++skipped_steps_;
     log::warn("non-finite gradient norm at {}: update skipped (train.nan_policy=skip)", where);
-    return {0, 0, true};
+    return {0, 0, true, stop};
   }
   model_.apply_constraints();
-  return {out.loss_sum, out.correct, false};
+  return {out.loss_sum, out.correct, false, stop};
 }
 
 void StudentTrainer::advance() {
@@ -185,6 +198,7 @@ void StudentTrainer::advance() {
 }
 
 EvalResult StudentTrainer::run_eval() {
+  beat("evaluating");
   EvalResult r;
   if (dp_.rank() == 0) {
     r = evaluate(model_, data_.test, cfg_.train.eval_batch_size);
@@ -199,6 +213,7 @@ EvalResult StudentTrainer::run_eval() {
 }
 
 void StudentTrainer::save_checkpoint() {
+  beat("writing a checkpoint");
   if (dp_.rank() == 0) store_.save(model_, optimizer_, state_, cfg_.hash, seed_);
   // Nobody runs ahead of a checkpoint that is still being written.
   double token = 0;

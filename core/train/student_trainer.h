@@ -17,6 +17,7 @@
 #include "core/train/data_parallel.h"
 #include "core/train/evaluate.h"
 #include "core/train/objective.h"
+#include "core/train/run_control.h"
 
 namespace retort::core {
 
@@ -45,8 +46,13 @@ class StudentTrainer {
   int ranks() const { return dp_.size(); }
   int64_t rows_per_rank() const { return rows_; }
 
-  // Trains to the end (or to `stop_after_step` > 0, checkpointing there). On rank 0 writes
-  // metrics.jsonl, final.safetensors and summary.json (+ `extra_summary` fields). Returns 0.
+  // Progress beats go to `watchdog` (may be null).
+  void set_watchdog(Watchdog* watchdog) { watchdog_ = watchdog; }
+
+  // Trains to the end (or to `stop_after_step` > 0, checkpointing there), returning 0. On rank 0
+  // writes metrics.jsonl, final.safetensors and summary.json (+ `extra_summary` fields). A stop
+  // request (SIGUSR1/SIGTERM on any student) is agreed by all students at the end of the step in
+  // progress: they checkpoint and return kExitPreempted.
   int run(Objective& objective, int64_t stop_after_step, const nlohmann::json& extra_summary = {});
 
  private:
@@ -54,7 +60,11 @@ class StudentTrainer {
     double loss_sum = 0;
     int64_t correct = 0;
     bool skipped = false;
+    bool stop = false;  // a stop was requested on some student
   };
+  void beat(const char* phase) {
+    if (watchdog_) watchdog_->beat(state_.step, phase);
+  }
   StepResult train_step(Objective& objective, double lr);
   void advance();
   EvalResult run_eval();
@@ -74,6 +84,7 @@ class StudentTrainer {
   int64_t rows_ = 0;
   int64_t skipped_steps_ = 0;
   double last_grad_norm_ = 0;
+  Watchdog* watchdog_ = nullptr;
   std::vector<float> x_, dlogits_;
   std::vector<int32_t> y_;
   std::vector<int64_t> ids_;

@@ -4,6 +4,7 @@
 
 #include "core/base/error.h"
 #include "core/train/objective.h"
+#include "core/train/run_control.h"
 #include "core/train/student_trainer.h"
 #include "kernels/softmax_xent.h"
 
@@ -37,7 +38,9 @@ void validate_supervised(const Config& c) {
 
 int run_supervised(const Config& config, comm::World& world, const SupervisedOptions& options) {
   validate_supervised(config);
+  Watchdog watchdog(config.train.step_timeout_s, "rank " + std::to_string(world.rank()), abort_job_on_expiry(world));
   StudentTrainer trainer(config, world.comm());
+  trainer.set_watchdog(&watchdog);
   SoftmaxXentObjective objective;
   return trainer.run(objective, options.stop_after_step);
 }
