@@ -47,9 +47,11 @@ namespace retort::kernels {
 //     get no KD gradient.
 //
 // Errors: a mismatch of shapes, dtypes or devices, a label outside [0, V) other than
-// ignore_index, or a top-k index ≥ V throws an input error. NaN or +inf in a counted row of
-// z, t, values or lse does not throw: it sets KdLossResult::nonfinite_input and makes that
-// row's loss NaN, so it never hides in the reduced loss.
+// ignore_index, or a top-k index ≥ V throws an input error (CUDA top-k also needs V ≤ 393,216:
+// a per-row token bitmask lives in shared memory). NaN or +inf in a counted row of z, t,
+// values or lse, or a row whose logits are all -inf, does not throw: it sets
+// KdLossResult::nonfinite_input and makes that row's loss and gradient NaN, so it never hides
+// in the reduced loss.
 
 enum class Divergence : uint8_t { fkl, rkl, jsd, tvd };
 enum class Tail : uint8_t { bucket, renormalize };
