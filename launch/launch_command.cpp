@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "core/base/error.h"
-#include "core/checkpoint/checkpoint.h"
+#include "launch/checkpoint_probe.h"
 #include "launch/commands.h"
 #include "launch/job_process.h"
 #include "launch/launcher.h"
@@ -38,23 +38,6 @@ Host detect_host() {
   host.is_root = ::geteuid() == 0;
   host.cpu_cores = available_cores();
   return host;
-}
-
-// "step N (dir)" for the newest checkpoint whose manifest and files verify, naming any newer one
-// that does not (the job's own resume skips those the same way).
-std::string newest_good_checkpoint(const std::string& checkpoints_dir) {
-  const auto all = core::CheckpointStore(checkpoints_dir, 1).list();
-  std::string skipped;
-  for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    try {
-      const auto manifest = core::read_verified_manifest(*it);
-      return "step " + std::to_string(manifest.at("step").get<long long>()) + " (" + *it + ")" + skipped;
-    } catch (const std::exception& e) {
-      const auto* err = dynamic_cast<const Error*>(&e);
-      skipped += "; skipped " + *it + ": " + (err ? err->message() : std::string(e.what()));
-    }
-  }
-  return "none in " + checkpoints_dir + " (a restart starts from step 0)" + skipped;
 }
 
 void say(const std::string& line) {
