@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <limits>
 #include <filesystem>
 #include <fmt/format.h>
 
@@ -49,6 +51,10 @@ TeacherPool::TeacherPool(const Config& cfg)
       sampler_(seed_, data_.train.size, cfg.train.batch_size),
       plan_(plan_steps(cfg.train, sampler_)),
       students_(static_cast<int>(cfg.cluster.students)) {
+  if (const char* fault = std::getenv("RETORT_FAULT_NAN_TEACHER_STEP")) {
+    nan_fault_step_ = std::atoll(fault);
+    log::warn("fault injection: teacher logits of step {} will be NaN (RETORT_FAULT_NAN_TEACHER_STEP)", nan_fault_step_);
+  }
   if (cfg.teacher.checkpoint.empty()) RETORT_INPUT_ERROR("teacher.checkpoint: required to run teachers");
   if (!fs::exists(cfg.teacher.checkpoint))
     RETORT_INPUT_ERROR("teacher.checkpoint: '" + cfg.teacher.checkpoint +
@@ -66,7 +72,8 @@ TeacherEncoding TeacherPool::encoding() const {
   return {cfg_.distill.topk, parse_dtype(cfg_.distill.wire_dtype), static_cast<float>(cfg_.distill.temperature)};
 }
 
-void TeacherPool::compute(const std::vector<int64_t>& ids, int64_t epoch, bool augment, EncodedLogits& out) {
+void TeacherPool::compute(const std::vector<int64_t>& ids, int64_t epoch, bool augment, EncodedLogits& out,
+                          bool poison) {
   const int64_t rows = static_cast<int64_t>(ids.size());
   x_.resize(static_cast<size_t>(rows * model_->in_features()));
   y_.resize(static_cast<size_t>(rows));
@@ -83,6 +90,7 @@ void TeacherPool::compute(const std::vector<int64_t>& ids, int64_t epoch, bool a
     const float* logits = model_->forward(x_.data() + first * model_->in_features(), ctx);
     std::copy(logits, logits + ctx.rows * model_->classes(), logits_.begin() + first * model_->classes());
   }
+  if (poison && rows > 0) logits_[0] = std::numeric_limits<float>::quiet_NaN();
   out.encode(logits_.data(), rows, model_->classes(), encoding());
 }
 
@@ -116,7 +124,7 @@ TeacherStats TeacherPool::serve(const comm::RoleTable& table, int teacher, int64
         ids.insert(ids.end(), student_ids.begin(), student_ids.end());
       }
       const auto t0 = Clock::now();
-      compute(ids, epoch, true, encoded);
+      compute(ids, epoch, true, encoded, step == nan_fault_step_);
       stats.forward_s += seconds_since(t0);
       int64_t first = 0;
       for (size_t i = g; i < g_end; ++i) {

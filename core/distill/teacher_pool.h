@@ -45,8 +45,9 @@ class TeacherPool {
   Model& model() { return *model_; }
   TeacherEncoding encoding() const;
 
-  // Logits of `ids` (with the students' augmentation of `epoch`), encoded.
-  void compute(const std::vector<int64_t>& ids, int64_t epoch, bool augment, EncodedLogits& out);
+  // Logits of `ids` (with the students' augmentation of `epoch`), encoded. `poison` replaces the
+  // first logit with NaN (fault injection for tests of train.nan_policy).
+  void compute(const std::vector<int64_t>& ids, int64_t epoch, bool augment, EncodedLogits& out, bool poison = false);
 
   // Online: for steps [first_step, end_step), every student this teacher serves at that
   // step, in table order; then end-of-stream. Returns what it did.
@@ -72,6 +73,7 @@ class TeacherPool {
   Sampler sampler_;
   StepPlan plan_;
   int students_;
+  int64_t nan_fault_step_ = -1;  // RETORT_FAULT_NAN_TEACHER_STEP: poison the logits of that step
   std::vector<float> x_, logits_;
   std::vector<int32_t> y_;
 };
