@@ -5,13 +5,15 @@
 #include <functional>
 #include <string>
 
+#include "core/train/run_control.h"
+
 namespace retort::launch {
 
 // Exit codes of `retort train` / `retort launch` (docs/operations.md, "Exit codes").
 inline constexpr int kExitOk = 0;         // finished
 inline constexpr int kExitRuntime = 1;    // failure while running (peer died, disk, NaN abort)
 inline constexpr int kExitInput = 2;      // bad config or input: never retried
-inline constexpr int kExitPreempted = 75; // SIGUSR1/SIGTERM: checkpoint written, then stopped
+inline constexpr int kExitPreempted = core::kExitPreempted;  // 75: stop request, checkpoint written
 inline constexpr int kExitNotFound = 127; // the launcher program (mpirun/srun) could not be run
 
 // How one run of the job (the mpirun or srun process) ended.
