@@ -30,7 +30,17 @@ struct LaunchOptions {
   int max_restarts = 0;
 };
 
+struct PlotOptions {
+  std::vector<std::string> metrics_files;  // metrics.jsonl of one or more runs (one curve each)
+  std::vector<std::string> labels;         // curve labels (default: the run directory names)
+  std::string output;                      // .svg file to write
+  std::string x_key = "step";              // JSON field on the x axis
+  std::vector<std::string> y_keys;         // fields to plot (default: loss, and test_accuracy from eval records)
+  std::string title;
+};
+
 int run_train(const JobOptions& options);
+int run_plot(const PlotOptions& options);
 int run_teach(const JobOptions& options);
 int run_eval(const EvalOptions& options);
 int run_inspect(const std::string& file);

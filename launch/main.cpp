@@ -72,6 +72,15 @@ int main(int argc, char** argv) {
   auto* docs_cmd = config->add_subcommand("docs", "Print docs/config.md (the reference generated from the schema)");
   docs_cmd->add_option("--output", docs_output, "Write to this file instead of stdout");
 
+  PlotOptions plot;
+  auto* plot_cmd = app.add_subcommand("plot", "Draw a run's curves from metrics.jsonl as an SVG (no Python needed)");
+  plot_cmd->add_option("metrics", plot.metrics_files, "metrics.jsonl of one or more runs")->required();
+  plot_cmd->add_option("-o,--output", plot.output, "SVG file to write")->required();
+  plot_cmd->add_option("--label", plot.labels, "Curve label per metrics file (repeatable)");
+  plot_cmd->add_option("--x", plot.x_key, "Field on the x axis")->capture_default_str();
+  plot_cmd->add_option("--y", plot.y_keys, "Field(s) to plot (repeatable; default: loss and test_accuracy)");
+  plot_cmd->add_option("--title", plot.title, "Chart title");
+
   auto* version = app.add_subcommand("version", "Print the version and the build's backends");
 
   try {
@@ -98,6 +107,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*version) return run_version();
+    if (*plot_cmd) return run_plot(plot);
   } catch (const retort::Error& e) {
     return report(e);
   } catch (const std::exception& e) {
