@@ -4,7 +4,9 @@
 # templates running a short distillation (1 teacher + 2 students): emulate_cpu.sbatch with
 # mpirun and with srun --mpi=pmix, and distill_gpu.sbatch (srun, one rank per "GPU"). Checks
 # each job's state, output, student checkpoint and final weights (bitwise equal across the three
-# launchers). Stops what it started by PID. Exit 77 (skipped) only when the daemons cannot start.
+# launchers), then preempts a longer job with SIGUSR1 to its batch script (scancel --batch): it
+# must checkpoint, exit 75, requeue itself, resume and end bitwise-equal to an uninterrupted run.
+# Stops what it started by PID. Exit 77 (skipped) only when the daemons cannot start.
 set -uo pipefail
 build=${1:?usage: run.sh BUILD_DIR}
 build=$(cd "$build" && pwd)
@@ -171,6 +173,48 @@ for name in emulate_srun distill_gpu; do
   cmp -s "$tmp/emulate_mpirun/final.safetensors" "$tmp/$name/final.safetensors" ||
     fail "$name: final student weights differ from the mpirun job's"
 done
+
+# ---- preemption: SIGUSR1 to the batch script -> checkpoint, exit 75, requeue, resume -----
+cat >"$tmp/preempt.yaml" <<EOF
+run: {name: preempt, out_dir: $tmp/preempt}
+cluster: {teachers: 1, students: 2}
+data: {train_fraction: 0.02}
+teacher: {checkpoint: $tmp/teacher/final.safetensors}
+student: {hidden: [16]}
+train: {batch_size: 32, epochs: 100, max_steps: 1500, checkpoint_every_steps: 100}
+logging: {progress: never}
+EOF
+id=$(env RETORT="$retort" "${sb[@]}" --job-name=preempt "$root/launch/slurm/emulate_cpu.sbatch" "$tmp/preempt.yaml" 2>&1) ||
+  fail "preempt: sbatch refused the job: $id"
+deadline=$((SECONDS + 60))
+until ls -d "$tmp"/preempt/checkpoints/step-* >/dev/null 2>&1 || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+timeout 10 scancel --batch --signal=USR1 "$id" || fail "preempt: scancel --batch --signal=USR1 failed"
+# An uninterrupted reference while Slurm requeues the job.
+sed "s|out_dir: $tmp/preempt|out_dir: $tmp/preempt-reference|" "$tmp/preempt.yaml" >"$tmp/preempt-reference.yaml"
+"$retort" launch --emulate "$tmp/preempt-reference.yaml" >"$tmp/preempt-reference.log" 2>&1 || fail "preempt: reference run failed"
+info=""
+while [ $((SECONDS - started)) -lt 170 ]; do
+  info=$(timeout 5 scontrol show job "$id" -o 2>/dev/null)
+  state=$(grep -o 'JobState=[A-Z_]*' <<<"$info")
+  restarts=$(grep -o 'Restarts=[0-9]*' <<<"$info")
+  [ "$state" = JobState=COMPLETED ] && [ "$restarts" != Restarts=0 ] && break
+  case $state in *FAILED* | *CANCELLED* | *TIMEOUT* | *NODE_FAIL*) break ;; esac
+  if [ "$state" = JobState=PENDING ] && [ "$restarts" != Restarts=0 ] && [ -z "${nudged:-}" ]; then
+    # Slurm delays a requeued job's start (Reason=BeginTime); this test cluster need not wait.
+    echo "requeued job $id pending: $(grep -o 'Reason=[^ ]*' <<<"$info") $(grep -o 'StartTime=[^ ]*' <<<"$info")"
+    timeout 10 scontrol update JobId="$id" StartTime=now && nudged=1
+  fi
+  sleep 1
+done
+out=$tmp/preempt-$id.out
+echo "--- preempt (job $id): $state $restarts $(grep -o 'ExitCode=[0-9:]*' <<<"$info")"
+grep -E "retort job|stop requested|job stopped|requeueing|done:" "$out" 2>/dev/null | sed 's/^/    /'
+[ "$state" = JobState=COMPLETED ] && [ "$restarts" = Restarts=1 ] || fail "preempt: job $id is $state $restarts, expected COMPLETED after 1 requeue"
+grep -q "job stopped: exit code 75 (preempted" "$out" 2>/dev/null || fail "preempt: no exit-75 line in $out"
+grep -q "preempted, checkpoint written; requeueing" "$out" 2>/dev/null || fail "preempt: the template did not requeue"
+grep -q "restart count 1" "$out" 2>/dev/null || fail "preempt: no second run (restart count 1) in $out"
+cmp -s "$tmp/preempt-reference/final.safetensors" "$tmp/preempt/final.safetensors" ||
+  fail "preempt: final student weights differ from the uninterrupted run"
 
 echo "slurm test took $((SECONDS - started)) s"
 if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
