@@ -26,7 +26,10 @@ ObjectiveResult DistillObjective::compute(const StepBatch& batch, const float* l
                                           float grad_scale, float* dlogits) {
   const auto t0 = std::chrono::steady_clock::now();
   const kernels::TeacherLogits teacher = source_->fetch(batch.step, batch.ids);
-  fetch_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double fetch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fetch_s_ += fetch_s;
+  total_fetch_s_ += fetch_s;
+  total_rows_ += static_cast<double>(batch.rows);
 
   entropy_.resize(static_cast<size_t>(batch.rows));
   agree_.resize(static_cast<size_t>(batch.rows));
@@ -53,6 +56,15 @@ ObjectiveResult DistillObjective::compute(const StepBatch& batch, const float* l
   ce_sum_ += r.ce;
   rows_ += static_cast<double>(batch.rows);
   return out;
+}
+
+nlohmann::json DistillObjective::summary(double wall_s) const {
+  const nlohmann::json s = source_->stats();
+  return {{"teacher_wait_fraction", wall_s > 0 ? total_fetch_s_ / wall_s : 0.0},
+          {"teacher_wait_s", total_fetch_s_},
+          {"bytes_received_per_sample", s.value("bytes", int64_t{0}) / std::max(total_rows_, 1.0)},
+          {"teacher_messages", s.value("messages", int64_t{0})},
+          {"nonfinite_teacher_steps", nonfinite_steps_}};
 }
 
 void DistillObjective::report(nlohmann::json& record, double window_s) {

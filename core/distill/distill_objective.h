@@ -19,6 +19,7 @@ class DistillObjective final : public Objective {
   ObjectiveResult compute(const StepBatch& batch, const float* logits, int64_t classes, float grad_scale,
                           float* dlogits) override;
   void report(nlohmann::json& record, double window_s) override;
+  nlohmann::json summary(double wall_s) const override;
   void finish(int64_t end_step) override { source_->close(end_step); }
   const TeacherSource& source() const { return *source_; }
 
@@ -30,6 +31,7 @@ class DistillObjective final : public Objective {
   // This rank's window since the last report.
   double kd_sum_ = 0, ce_sum_ = 0, agree_sum_ = 0, entropy_sum_ = 0, rows_ = 0, fetch_s_ = 0;
   int64_t nonfinite_steps_ = 0;
+  double total_rows_ = 0, total_fetch_s_ = 0;  // the whole run
 };
 
 }  // namespace retort::core

@@ -43,7 +43,9 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size) {
 
 EvalResult evaluate_checkpoint(const std::string& path, const Config& config) {
   auto model = load_model(path);
-  const DataSplits data = load_fashion_mnist(config.data, static_cast<uint64_t>(config.run.seed));
+  // Normalise exactly as in training (the statistics ride in the model spec).
+  const InputStats stats{model->spec().input_mean, model->spec().input_std};
+  const DataSplits data = load_fashion_mnist(config.data, static_cast<uint64_t>(config.run.seed), &stats);
   return evaluate(*model, data.test, config.train.eval_batch_size);
 }
 

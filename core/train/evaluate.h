@@ -22,7 +22,7 @@ struct EvalResult {
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size);
 
 // Loads the weights file or checkpoint directory `path` (self-describing), the test set that
-// config.data names (normalised with the training statistics, as in training) and evaluates.
+// config.data names (normalised with the statistics stored in the model spec) and evaluates.
 EvalResult evaluate_checkpoint(const std::string& path, const Config& config);
 
 }  // namespace retort::core

@@ -32,6 +32,8 @@ class Objective {
   // Adds objective-specific fields to a metrics record (this rank's window of `window_s`
   // seconds) and starts a new window.
   virtual void report(nlohmann::json& /*record*/, double /*window_s*/) {}
+  // Fields for summary.json over the whole run of `wall_s` seconds (this rank's view).
+  virtual nlohmann::json summary(double /*wall_s*/) const { return nlohmann::json::object(); }
   // Called once when the loop stops after `end_step` steps (the end of the run, a requested stop
   // or a preemption); a distillation source tells its teachers and drains its channel here.
   virtual void finish(int64_t /*end_step*/) {}

@@ -97,7 +97,8 @@ int StudentTrainer::run(Objective& objective, int64_t stop_after_step, const nlo
       nlohmann::json record = {{"kind", "train"}, {"step", state_.step}, {"epoch", state_.epoch},
                                {"loss", loss}, {"accuracy", window[1] / std::max(window[2], 1.0)},
                                {"lr", lr}, {"grad_norm", last_grad_norm_}, {"samples_per_s", sps},
-                               {"skipped_steps", skipped_steps_}};
+                               {"skipped_steps", skipped_steps_}, {"allreduce_wait_s", window_allreduce_s_}};
+      window_allreduce_s_ = 0;
       objective.report(record, secs);
       metrics_.write(record);
       progress.update(state_.step, state_.epoch, loss, sps);
@@ -138,6 +139,8 @@ int StudentTrainer::run(Objective& objective, int64_t stop_after_step, const nlo
     summary["samples_per_s"] = static_cast<double>(steps_here * cfg_.train.batch_size) / std::max(wall, 1e-9);
     summary["students"] = dp_.size();
     summary["params"] = model_.num_params();
+    summary["allreduce_wait_s"] = allreduce_wait_s_;
+    for (const auto& [key, value] : objective.summary(wall).items()) summary[key] = value;
     for (const auto& [key, value] : extra_summary.items()) summary[key] = value;
     write_json_file((fs::path(cfg_.run.out_dir) / "summary.json").string(), summary);
     log::info("done: {} steps, test accuracy {:.4f} ({} errors), test loss {:.4f}, {:.1f} s", state_.step,
@@ -175,7 +178,12 @@ StudentTrainer::StepResult StudentTrainer::train_step(Objective& objective, doub
   }
   beat("backward and gradient all-reduce");
   model_.backward(dlogits_.data(), ctx, dp_.hook());
+  // What backward did not hide of the all-reduce: the wait for the last buckets.
+  const auto reduce_start = std::chrono::steady_clock::now();
   dp_.finish();
+  const double exposed = std::chrono::duration<double>(std::chrono::steady_clock::now() - reduce_start).count();
+  window_allreduce_s_ += exposed;
+  allreduce_wait_s_ += exposed;
   const auto info = optimizer_.step(model_.params(), model_.grads(), lr);
   last_grad_norm_ = info.grad_norm;
   if (!info.applied) {

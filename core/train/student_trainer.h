@@ -84,6 +84,7 @@ class StudentTrainer {
   int64_t rows_ = 0;
   int64_t skipped_steps_ = 0;
   double last_grad_norm_ = 0;
+  double window_allreduce_s_ = 0, allreduce_wait_s_ = 0;  // exposed all-reduce time (this rank)
   Watchdog* watchdog_ = nullptr;
   std::vector<float> x_, dlogits_;
   std::vector<int32_t> y_;
