@@ -37,6 +37,11 @@ struct Reference {
   // + α(s_j + [j == y]). They can cancel, so fp32 gradients are held to eps relative to this
   // (a norm-wise bound), not to each entry alone.
   std::vector<double> dz_scale;
+  // tvd only: |∂ dz_j| that near-ties can cause. sign(q - p) is set-valued at q = p, and
+  // where |P - Q| is within fp32 rounding of a tie (4e-6 relative: the kernels' 2^-20 tie band
+  // plus rounding) any choice in [-½, ½] is a valid subgradient, for the token itself and
+  // through ḡ for the whole row. The comparison allows exactly that much on top of eps.
+  std::vector<double> dz_slack;
 };
 
 inline double ref_logsumexp(const std::vector<double>& x) {
@@ -90,7 +95,8 @@ inline double ref_divergence(Divergence d, double beta, const std::vector<double
 
 // Row loss ℓ_r (unweighted) and, when dz_row != nullptr, ∂ℓ_r/∂z.
 inline double ref_row(const Problem& pb, int64_t r, double* dz_row, double* kd_out, double* ce_out, double* entropy,
-                      int* agree, double* kd_scale = nullptr, double* dz_scale = nullptr) {
+                      int* agree, double* kd_scale = nullptr, double* dz_scale = nullptr,
+                      double* dz_slack = nullptr) {
   const int64_t V = pb.vocab;
   const double T = pb.params.temperature, alpha = pb.params.alpha;
   std::vector<double> a(V), zrow(V);
@@ -179,9 +185,18 @@ inline double ref_row(const Problem& pb, int64_t r, double* dz_row, double* kd_o
     for (int64_t j = 0; j < V; ++j) s[j] = std::exp(zrow[j] - lse_z);
     ce = lse_z - zrow[pb.labels[r]];
   }
+  const bool tvd = pb.params.divergence == Divergence::tvd;
+  std::vector<bool> near_tie(P.size(), false);
+  double tie_mass = 0;  // Σ ½Q_c over near-tie categories: the most ḡ can move
+  for (size_t c = 0; c < P.size() && tvd; ++c) {
+    near_tie[c] = std::abs(P[c] - Q[c]) <= 4e-6 * (P[c] + Q[c]) && Q[c] > 0;
+    if (near_tie[c]) tie_mass += 0.5 * Q[c];
+  }
   if (dz_row) {
     for (int64_t j = 0; j < V; ++j) {
       const int64_t c = token_category[j];
+      if (dz_slack && tvd && c >= 0)
+        dz_slack[j] = (1 - alpha) * T * (q_eff[j] * tie_mass + (near_tie[c] ? 0.5 * q_eff[j] : 0.0));
       // q_j ∂D/∂Q_c: the category's own qg for a single-token category, the tail's share else.
       double qg_j = 0;
       if (c >= 0) qg_j = Q[c] == q_eff[j] ? qg[c] : (Q[c] > 0 ? q_eff[j] * qg[c] / Q[c] : 0.0);
@@ -246,11 +261,14 @@ inline Reference reference(const Problem& pb) {
   ref.entropy.assign(pb.rows, std::numeric_limits<double>::quiet_NaN());
   ref.agree.assign(pb.rows, 0);
   ref.dz_scale.assign(pb.rows, 0.0);
+  ref.dz_slack.assign(pb.rows * V, 0.0);
   for (int64_t r = 0; r < pb.rows; ++r) {
     if (!ref_counted(pb, r)) continue;
     double kd = 0, ce = 0, scale = 0;
-    ref.loss += w * ref_row(pb, r, &ref.dz[r * V], &kd, &ce, &ref.entropy[r], &ref.agree[r], &scale, &ref.dz_scale[r]);
+    ref.loss += w * ref_row(pb, r, &ref.dz[r * V], &kd, &ce, &ref.entropy[r], &ref.agree[r], &scale, &ref.dz_scale[r],
+                            &ref.dz_slack[r * V]);
     ref.dz_scale[r] *= w;
+    for (int64_t j = 0; j < V; ++j) ref.dz_slack[r * V + j] *= w;
     ref.kd_scale += w * scale;
     ref.kd += w * std::max(kd, 0.0);
     ref.ce += w * ce;
