@@ -140,7 +140,8 @@ int StudentTrainer::run(Objective& objective, int64_t stop_after_step, const nlo
     summary["students"] = dp_.size();
     summary["params"] = model_.num_params();
     summary["allreduce_wait_s"] = allreduce_wait_s_;
-    for (const auto& [key, value] : objective.summary(wall).items()) summary[key] = value;
+    const nlohmann::json objective_summary = objective.summary(wall);
+    for (const auto& [key, value] : objective_summary.items()) summary[key] = value;
     for (const auto& [key, value] : extra_summary.items()) summary[key] = value;
     write_json_file((fs::path(cfg_.run.out_dir) / "summary.json").string(), summary);
     log::info("done: {} steps, test accuracy {:.4f} ({} errors), test loss {:.4f}, {:.1f} s", state_.step,
