@@ -115,7 +115,7 @@ student: {hidden: [32]}
 train: {batch_size: 32, max_steps: 40}
 logging: {progress: never}
 EOF
-"$retort" launch --emulate "$tmp/teacher.yaml" >"$tmp/teacher.log" 2>&1 || { echo "FAIL: teacher run: $(tail -5 "$tmp/teacher.log")"; exit 1; }
+timeout -k 10 150 "$retort" launch --emulate "$tmp/teacher.yaml" >"$tmp/teacher.log" 2>&1 || { echo "FAIL: teacher run: $(tail -5 "$tmp/teacher.log")"; exit 1; }
 
 submit() {  # submit NAME [env assignments] -- sbatch options -- template
   local name=$1; shift
@@ -191,7 +191,7 @@ until ls -d "$tmp"/preempt/checkpoints/step-* >/dev/null 2>&1 || [ $SECONDS -ge 
 timeout 10 scancel --batch --signal=USR1 "$id" || fail "preempt: scancel --batch --signal=USR1 failed"
 # An uninterrupted reference while Slurm requeues the job.
 sed "s|out_dir: $tmp/preempt|out_dir: $tmp/preempt-reference|" "$tmp/preempt.yaml" >"$tmp/preempt-reference.yaml"
-"$retort" launch --emulate "$tmp/preempt-reference.yaml" >"$tmp/preempt-reference.log" 2>&1 || fail "preempt: reference run failed"
+timeout -k 10 150 "$retort" launch --emulate "$tmp/preempt-reference.yaml" >"$tmp/preempt-reference.log" 2>&1 || fail "preempt: reference run failed"
 info=""
 while [ $((SECONDS - started)) -lt 170 ]; do
   info=$(timeout 5 scontrol show job "$id" -o 2>/dev/null)

@@ -10,6 +10,11 @@ retort=${1:?usage: test_launch.sh path/to/retort}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# Nothing here may hang the suite: every run gets 150 s (a run takes a few seconds; rc 124 = hung).
+bounded() { timeout -k 10 150 "$@"; }
+# watchdog PID: SIGTERM to PID after 150 s; prints the watchdog's PID (kill it once PID ended).
+watchdog() { (sleep 150 && kill -TERM "$1" 2>/dev/null) >/dev/null 2>&1 & echo $!; }
+unguard() { pkill -P "$1" -x sleep 2>/dev/null; kill "$1" 2>/dev/null; }
 note() { echo "--- $*"; }
 
 cat >"$tmp/sup.yaml" <<EOF
@@ -22,7 +27,7 @@ logging: {progress: never}
 EOF
 
 note "emulation: the printed command runs the job, and is exact"
-"$retort" launch --emulate --students 2 "$tmp/sup.yaml" >"$tmp/out" 2>"$tmp/err"; rc=$?
+bounded "$retort" launch --emulate --students 2 "$tmp/sup.yaml" >"$tmp/out" 2>"$tmp/err"; rc=$?
 [ "$rc" -eq 0 ] || fail "launch --emulate exited $rc: $(tail -5 "$tmp/err")"
 line=$(grep '^retort launch: mpirun ' "$tmp/out" | head -1)
 [ -n "$line" ] || fail "no 'retort launch: mpirun ...' line in stdout: $(head -c 500 "$tmp/out")"
@@ -38,17 +43,17 @@ fi
 [ -f "$tmp/sup/final.safetensors" ] || fail "launch --emulate wrote no final.safetensors"
 ls -d "$tmp"/sup/checkpoints/step-* >/dev/null 2>&1 || fail "launch --emulate wrote no checkpoint"
 # Replaying the printed line (into another out_dir) must train the same weights.
-sh -c "$command --set run.out_dir=$tmp/replay" >"$tmp/replay.out" 2>&1 || fail "replaying the printed command failed: $(tail -3 "$tmp/replay.out")"
+bounded sh -c "$command --set run.out_dir=$tmp/replay" >"$tmp/replay.out" 2>&1 || fail "replaying the printed command failed: $(tail -3 "$tmp/replay.out")"
 cmp -s "$tmp/sup/final.safetensors" "$tmp/replay/final.safetensors" || fail "the replayed command trained different weights"
 
 note "bad input: exit 2 from the launcher itself and from the ranks, never retried"
-"$retort" launch --emulate --max-restarts 3 "$tmp/sup.yaml" --set cluster.studnets=2 >"$tmp/out" 2>"$tmp/err"; rc=$?
+bounded "$retort" launch --emulate --max-restarts 3 "$tmp/sup.yaml" --set cluster.studnets=2 >"$tmp/out" 2>"$tmp/err"; rc=$?
 [ "$rc" -eq 2 ] || fail "a misspelled key exited $rc, expected 2"
 grep -q "cluster.studnets: unknown key" "$tmp/err" || fail "no message naming cluster.studnets: $(cat "$tmp/err")"
 grep -q "^retort launch: mpirun" "$tmp/out" && fail "a config the launcher rejects still started mpirun"
 # The launcher accepts the config; the ranks find no data files in the (existing) data.dir.
 mkdir "$tmp/empty-data"
-"$retort" launch --emulate --max-restarts 3 "$tmp/sup.yaml" --set data.dir="$tmp/empty-data" >"$tmp/out" 2>"$tmp/err"; rc=$?
+bounded "$retort" launch --emulate --max-restarts 3 "$tmp/sup.yaml" --set data.dir="$tmp/empty-data" >"$tmp/out" 2>"$tmp/err"; rc=$?
 [ "$rc" -eq 2 ] || fail "missing data under --max-restarts exited $rc, expected 2 ($(tail -3 "$tmp/err"))"
 grep -q "train-images-idx3-ubyte.* found in" "$tmp/err" || fail "the ranks did not report the missing data: $(head -3 "$tmp/err")"
 [ "$(grep -c '^retort launch: .*mpirun ' "$tmp/out")" -eq 1 ] || fail "a job failing with exit 2 was started more than once"
@@ -66,7 +71,7 @@ train: {batch_size: 32, epochs: 100, max_steps: 1500, checkpoint_every_steps: 10
 logging: {progress: never}
 EOF
 note "emulate_nodes 2, T:S = 2:4: node-local placement in the assignment table"
-"$retort" launch --emulate --teachers 2 --students 4 "$tmp/distill.yaml" --set cluster.emulate_nodes=2 \
+bounded "$retort" launch --emulate --teachers 2 --students 4 "$tmp/distill.yaml" --set cluster.emulate_nodes=2 \
   --set train.max_steps=4 --set run.out_dir="$tmp/placement" >"$tmp/placement.out" 2>&1 || fail "2:4 emulation failed: $(tail -5 "$tmp/placement.out")"
 cat >"$tmp/placement.expected" <<EOF
 rank 0 teacher 0 node 0 serves student 0 (rank 1) student 1 (rank 2)
@@ -82,13 +87,14 @@ diff "$tmp/placement.expected" "$tmp/placement.table" >/dev/null ||
 grep -q -- "-np 6 .*--set cluster.teachers=2 --set cluster.students=4" "$tmp/placement.out" || fail "2:4 command is not -np 6 with the counts passed through"
 
 note "uninterrupted reference run"
-"$retort" launch --emulate "$tmp/distill.yaml" >"$tmp/ref.out" 2>&1 || fail "reference run failed: $(tail -5 "$tmp/ref.out")"
+bounded "$retort" launch --emulate "$tmp/distill.yaml" >"$tmp/ref.out" 2>&1 || fail "reference run failed: $(tail -5 "$tmp/ref.out")"
 
 # kill_rank_and_resume NAME RANK: kill -9 world rank RANK after the first checkpoint appears.
 kill_rank_and_resume() {
   local name=$1 rank=$2 out=$tmp/$1
   "$retort" launch --emulate --max-restarts 2 "$tmp/distill.yaml" --set run.out_dir="$out" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-  local launcher=$! victim="" deadline=$((SECONDS + 60))
+  local launcher=$! victim="" deadline=$((SECONDS + 60)) guard
+  guard=$(watchdog $launcher)
   while [ -z "$victim" ] && [ $SECONDS -lt $deadline ] && kill -0 $launcher 2>/dev/null; do
     if ls -d "$out"/checkpoints/step-* >/dev/null 2>&1; then
       for mpirun_pid in $(pgrep -P $launcher); do
@@ -105,6 +111,7 @@ kill_rank_and_resume() {
     kill -9 "$victim"
   fi
   wait $launcher; local rc=$?
+  unguard "$guard"
   [ "$rc" -eq 0 ] || fail "$name: launch --max-restarts 2 exited $rc: $(tail -5 "$tmp/$name.err")"
   grep -Eq "job failed: exit code [0-9]+ \(.*\); newest good checkpoint: step [1-9][0-9]* \(.*\); restart 1 of 2 in 1 s" "$tmp/$name.err" ||
     fail "$name: no restart line naming cause and checkpoint step: $(grep 'retort launch' "$tmp/$name.err")"
@@ -122,11 +129,13 @@ kill_rank_and_resume teacher 0
 note "SIGTERM to retort launch: every rank stops, no restart; launching again resumes to the same weights"
 "$retort" launch --emulate --max-restarts 2 "$tmp/distill.yaml" --set run.out_dir="$tmp/stopped" >"$tmp/stop.out" 2>"$tmp/stop.err" &
 launcher=$!
+guard=$(watchdog $launcher)
 deadline=$((SECONDS + 60))
 until ls -d "$tmp"/stopped/checkpoints/step-* >/dev/null 2>&1 || [ $SECONDS -ge $deadline ] || ! kill -0 $launcher 2>/dev/null; do sleep 0.02; done
 ranks=$(for p in $(pgrep -P $launcher); do pgrep -P "$p"; done)
 kill -TERM $launcher
 wait $launcher; rc=$?
+unguard "$guard"
 [ "$rc" -ne 0 ] || fail "SIGTERM: the job finished with exit 0 before the stop took effect"
 [ "$(grep -c '^retort launch: .*mpirun ' "$tmp/stop.out")" -eq 1 ] || fail "SIGTERM: the job was restarted"
 if [ "$rc" -eq 75 ]; then  # the ranks checkpointed on the stop request
@@ -146,7 +155,7 @@ if [ "${#ckpts[@]}" -ge 2 ]; then
   newest=${ckpts[-1]}
   printf '\x5a' | dd of="$newest/model.safetensors" bs=1 seek=200 conv=notrunc status=none
 fi
-"$retort" launch --emulate "$tmp/distill.yaml" --set run.out_dir="$tmp/stopped" >"$tmp/resume.out" 2>&1 || fail "resume after SIGTERM failed: $(tail -3 "$tmp/resume.out")"
+bounded "$retort" launch --emulate "$tmp/distill.yaml" --set run.out_dir="$tmp/stopped" >"$tmp/resume.out" 2>&1 || fail "resume after SIGTERM failed: $(tail -3 "$tmp/resume.out")"
 if [ "${#ckpts[@]}" -ge 2 ]; then
   grep -q "skipping checkpoint that does not verify: .*$(basename "$newest")" "$tmp/resume.out" ||
     fail "resume did not report skipping the corrupted $(basename "$newest")"
