@@ -193,7 +193,8 @@ timeout 10 scancel --batch --signal=USR1 "$id" || fail "preempt: scancel --batch
 sed "s|out_dir: $tmp/preempt|out_dir: $tmp/preempt-reference|" "$tmp/preempt.yaml" >"$tmp/preempt-reference.yaml"
 timeout -k 10 150 "$retort" launch --emulate "$tmp/preempt-reference.yaml" >"$tmp/preempt-reference.log" 2>&1 || fail "preempt: reference run failed"
 info=""
-while [ $((SECONDS - started)) -lt 170 ]; do
+preempt_deadline=$((SECONDS + 150))
+while [ $SECONDS -lt $preempt_deadline ]; do
   info=$(timeout 5 scontrol show job "$id" -o 2>/dev/null)
   state=$(grep -o 'JobState=[A-Z_]*' <<<"$info")
   restarts=$(grep -o 'Restarts=[0-9]*' <<<"$info")
