@@ -59,12 +59,14 @@ void Watchdog::beat(int64_t step, const char* phase) {
   step_ = step;
   phase_ = phase;
   last_beat_ns_ = now_ns();
+  armed_ = true;
 }
 
 void Watchdog::watch() {
   const auto period = std::chrono::duration<double>(std::min(1.0, timeout_s_ / 4));
   std::unique_lock lock(mutex_);
   while (!wake_.wait_for(lock, period, [this] { return done_; })) {
+    if (!armed_) continue;
     const double idle = static_cast<double>(now_ns() - last_beat_ns_.load()) / 1e9;
     if (idle >= timeout_s_) {
       on_expire_(fmt::format("{}: step {} made no progress for {:.0f} s (train.step_timeout_s = {}) while {}; "

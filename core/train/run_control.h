@@ -27,7 +27,8 @@ void request_stop();  // what the handlers do; tests call it directly
 class Watchdog {
  public:
   // `on_expire(message)` runs on the watchdog thread when no beat came for `timeout_s` seconds
-  // (it should end the process, e.g. MPI_Abort). timeout_s <= 0 disables the watchdog.
+  // (it should end the process, e.g. MPI_Abort). The first beat arms it, so slow start-up work
+  // (loading data and models) is not a hang. timeout_s <= 0 disables the watchdog.
   Watchdog(double timeout_s, std::string who, std::function<void(const std::string&)> on_expire);
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
@@ -45,6 +46,7 @@ class Watchdog {
   std::atomic<int64_t> step_{0};
   std::atomic<const char*> phase_{"starting"};
   std::atomic<int64_t> last_beat_ns_{0};
+  std::atomic<bool> armed_{false};
   std::mutex mutex_;
   std::condition_variable wake_;
   bool done_ = false;
