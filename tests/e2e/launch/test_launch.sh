@@ -2,7 +2,8 @@
 # e2e: `retort launch` with the real binary and mpirun: the printed command is exact (replaying
 # it gives the same weights), bad input exits 2 and is never retried, emulate_nodes=2 with 2:4
 # gives a node-local assignment table, and a kill -9 of a student
-# or a teacher rank is restarted by --max-restarts, resumes from its checkpoint and ends with
+# or a teacher rank, or a SIGSTOP of a student (ended by the step watchdog within step_timeout_s +
+# 10 s), is restarted by --max-restarts, resumes from its checkpoint and ends with
 # weights bitwise-equal to an uninterrupted run; SIGTERM to the launcher stops the job with no
 # restart, and launching again (newest checkpoint corrupted) resumes to the same weights.
 set -uo pipefail
@@ -89,10 +90,12 @@ grep -q -- "-np 6 .*--set cluster.teachers=2 --set cluster.students=4" "$tmp/pla
 note "uninterrupted reference run"
 bounded "$retort" launch --emulate "$tmp/distill.yaml" >"$tmp/ref.out" 2>&1 || fail "reference run failed: $(tail -5 "$tmp/ref.out")"
 
-# kill_rank_and_resume NAME RANK: kill -9 world rank RANK after the first checkpoint appears.
-kill_rank_and_resume() {
-  local name=$1 rank=$2 out=$tmp/$1
-  "$retort" launch --emulate --max-restarts 2 "$tmp/distill.yaml" --set run.out_dir="$out" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+# signal_rank_and_resume NAME RANK SIGNAL [--set ...]: send SIGNAL to world rank RANK after the
+# first checkpoint appears; the supervisor must restart the job and the run end bitwise-equal.
+signal_rank_and_resume() {
+  local name=$1 rank=$2 sig=$3 out=$tmp/$1
+  shift 3
+  "$retort" launch --emulate --max-restarts 2 "$tmp/distill.yaml" --set run.out_dir="$out" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   local launcher=$! victim="" deadline=$((SECONDS + 60)) guard
   guard=$(watchdog $launcher)
   while [ -z "$victim" ] && [ $SECONDS -lt $deadline ] && kill -0 $launcher 2>/dev/null; do
@@ -105,11 +108,17 @@ kill_rank_and_resume() {
     fi
     [ -n "$victim" ] || sleep 0.02
   done
+  signalled_at=$SECONDS
   if [ -z "$victim" ]; then
     fail "$name: never found rank $rank running after a checkpoint (job ended or never checkpointed)"
   else
-    kill -9 "$victim"
+    kill "-$sig" "$victim"
   fi
+  failed_after=-1  # seconds from the signal to the supervisor's first "job failed" line
+  while [ $((SECONDS - signalled_at)) -lt 120 ] && kill -0 $launcher 2>/dev/null; do
+    if grep -q "retort launch: job failed" "$tmp/$name.err"; then failed_after=$((SECONDS - signalled_at)); break; fi
+    sleep 0.1
+  done
   wait $launcher; local rc=$?
   unguard "$guard"
   [ "$rc" -eq 0 ] || fail "$name: launch --max-restarts 2 exited $rc: $(tail -5 "$tmp/$name.err")"
@@ -122,9 +131,17 @@ kill_rank_and_resume() {
   grep 'retort launch: job' "$tmp/$name.err" | sed "s/^/    [$name] /"
 }
 note "kill -9 a student rank (world rank 2)"
-kill_rank_and_resume student 2
+signal_rank_and_resume student 2 KILL
 note "kill -9 the teacher rank (world rank 0)"
-kill_rank_and_resume teacher 0
+signal_rank_and_resume teacher 0 KILL
+note "SIGSTOP a student rank: the watchdog ends the job within step_timeout_s + 10 s naming the step"
+signal_rank_and_resume stopped-rank 1 STOP --set train.step_timeout_s=10
+[ "$failed_after" -ge 0 ] && [ "$failed_after" -le 20 ] ||
+  fail "SIGSTOP: the job failed ${failed_after} s after the stop, expected within step_timeout_s (10) + 10 s"
+echo "    [stopped-rank] the job ended ${failed_after} s after SIGSTOP (step_timeout_s 10)"
+first_failure=$(grep -n "retort launch: job failed" "$tmp/stopped-rank.err" | head -1 | cut -d: -f1)
+grep -Eq "step [0-9]+ .*no progress|no progress .*step [0-9]+|at step [0-9]+ \(no progress" <(head -n "${first_failure:-0}" "$tmp/stopped-rank.err") ||
+  fail "SIGSTOP: no message naming the step that made no progress: $(head -c 600 "$tmp/stopped-rank.err")"
 
 note "SIGTERM to retort launch: every rank stops, no restart; launching again resumes to the same weights"
 "$retort" launch --emulate --max-restarts 2 "$tmp/distill.yaml" --set run.out_dir="$tmp/stopped" >"$tmp/stop.out" 2>"$tmp/stop.err" &
