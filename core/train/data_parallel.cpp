@@ -5,12 +5,14 @@
 
 namespace retort::core {
 
-DataParallel::DataParallel(MPI_Comm comm, Model& model, double bucket_mb) : comm_(comm) {
+DataParallel::DataParallel(MPI_Comm comm, Model& model, const CommConfig& config, double timeout_s) : comm_(comm) {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
   if (size_ > 1) {
     comm::ReducerConfig rc;
-    if (bucket_mb > 0) rc.bucket_bytes = static_cast<size_t>(bucket_mb * (1 << 20));
+    if (config.bucket_mb > 0) rc.bucket_bytes = static_cast<size_t>(config.bucket_mb * (1 << 20));
+    rc.wire = parse_dtype(config.grad_dtype);
+    rc.timeout_s = timeout_s;
     reducer_ = comm::make_mpi_reducer(comm_, model.grads().data(), model.grads().size(), rc);
   }
 }

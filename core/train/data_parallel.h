@@ -7,14 +7,16 @@
 #include <memory>
 
 #include "comm/reducer.h"
+#include "core/config/config.h"
 #include "core/model/model.h"
 
 namespace retort::core {
 
 class DataParallel {
  public:
-  // Collective over `comm` (every rank passes a model of the same layout).
-  DataParallel(MPI_Comm comm, Model& model, double bucket_mb);
+  // Collective over `comm` (every rank passes a model of the same layout). comm.bucket_mb (0 =
+  // the reducer's default) and comm.grad_dtype (the wire type of gradients) come from `config`.
+  DataParallel(MPI_Comm comm, Model& model, const CommConfig& config, double timeout_s);
   int rank() const { return rank_; }
   int size() const { return size_; }
   // Pass to Model::backward: starts reducing buckets while backward still runs.

@@ -48,7 +48,7 @@ StudentTrainer::StudentTrainer(const Config& config, MPI_Comm students)
       optimizer_(config.optim, model_.num_params()),
       sampler_(seed_, data_.train.size, config.train.batch_size),
       plan_(plan_steps(config.train, sampler_)),
-      dp_(students, model_, config.comm.bucket_mb),
+      dp_(students, model_, config.comm, config.train.step_timeout_s),
       store_((fs::path(config.run.out_dir) / "checkpoints").string(), config.train.keep_checkpoints) {
   if (dp_.size() > cfg_.train.batch_size)
     RETORT_INPUT_ERROR(fmt::format("train.batch_size {} is smaller than the number of students {}",
