@@ -198,8 +198,15 @@ Config load_config_text(const std::string& text, const std::string& name, const 
   walk(cfg, root, loc, seen);
   check_cross_rules(cfg, root, loc, seen);
   cfg.source_file = name;
-  const std::string resolved = to_yaml(cfg);
-  cfg.hash = XXH3_64bits(resolved.data(), resolved.size());
+  // The hash that checkpoints record: only keys that can change the weights, so a resume may
+  // change where logs go, how ranks are launched or how many teachers serve.
+  YAML::Node weight_keys;
+  weight_keys["teacher.present"] = cfg.teacher.present;
+  for (const auto& f : schema())
+    if (f.affects_weights) weight_keys[f.path] = f.get(cfg);
+  YAML::Emitter emitted;
+  emitted << weight_keys;
+  cfg.hash = XXH3_64bits(emitted.c_str(), emitted.size());
   return cfg;
 }
 
@@ -242,7 +249,10 @@ std::string config_docs_markdown() {
       "**required**. Override any key on the command line with `--set key.path=value` (repeatable).\n"
       "`retort config check FILE` prints the fully resolved config or one error line naming the file,\n"
       "line:column and key. A `teacher:` section makes the job a distillation; without it `retort train`\n"
-      "is plain supervised data-parallel training of the `student` model.\n";
+      "is plain supervised data-parallel training of the `student` model.\n\n"
+      "Keys marked † cannot change the trained weights; they are left out of the config hash that\n"
+      "checkpoints record, so a run may resume with other values (e.g. more teachers, another\n"
+      "out_dir or log level). Changing any other key makes a resume refuse the checkpoint.\n";
   const Config defaults;
   std::string current;
   for (const auto& f : schema()) {
@@ -261,7 +271,8 @@ std::string config_docs_markdown() {
       for (const auto& c : f.choices) allowed += (allowed.empty() ? "`" : ", `") + c + "`";
     else if (f.min || f.max) allowed = f.bounds_text();
     if (f.must_exist) allowed = "must exist";
-    md += fmt::format("| `{}` | {} | {} | {} | {} |\n", f.path, f.type_name(), def, allowed, f.doc);
+    md += fmt::format("| `{}`{} | {} | {} | {} | {} |\n", f.path, f.affects_weights ? "" : " †", f.type_name(), def,
+                      allowed, f.doc);
   }
   return md;
 }

@@ -80,18 +80,18 @@ std::vector<Field> build_schema() {
   std::vector<Field> s;
   auto add = [&](Field f) -> Field& { s.push_back(std::move(f)); return s.back(); };
   // run
-  add(bind(RETORT_KEY(run.name), "Name of the run; used in the default output directory and logs.")).is_required();
-  add(bind(RETORT_KEY(run.out_dir), "Output directory: metrics.jsonl, checkpoints/, final.safetensors, summary.json. `${run.name}` is substituted."));
+  add(bind(RETORT_KEY(run.name), "Name of the run; used in the default output directory and logs.")).is_required().operational();
+  add(bind(RETORT_KEY(run.out_dir), "Output directory: metrics.jsonl, checkpoints/, final.safetensors, summary.json. `${run.name}` is substituted.")).operational();
   add(bind(RETORT_KEY(run.seed), "Seed of every random choice (initialisation, sampling, dropout, jitter, data subset).")).with_range(0, std::nullopt);
-  add(bind(RETORT_KEY(run.resume), "`auto`: continue from the newest checkpoint in out_dir that verifies; `never`: refuse to start when checkpoints exist.")).with_choices({"auto", "never"});
+  add(bind(RETORT_KEY(run.resume), "`auto`: continue from the newest checkpoint in out_dir that verifies; `never`: refuse to start when checkpoints exist.")).with_choices({"auto", "never"}).operational();
   // top-level
   add(bind(RETORT_KEY(device), "Where models and kernels run.")).with_choices({"cpu", "cuda"});
   add(bind(RETORT_KEY(transport), "How logits and gradients move: `auto` = nccl with device cuda, else mpi.")).with_choices({"auto", "mpi", "nccl"});
   // cluster
-  add(bind(RETORT_KEY(cluster.teachers), "Teacher ranks (distillation only). teachers + students must equal the MPI world size.")).with_range(1, 4096);
+  add(bind(RETORT_KEY(cluster.teachers), "Teacher ranks (distillation only). teachers + students must equal the MPI world size.")).with_range(1, 4096).operational();
   add(bind(RETORT_KEY(cluster.students), "Data-parallel student ranks (all ranks in supervised training).")).with_range(1, 65536);
-  add(bind(RETORT_KEY(cluster.placement), "`node-local`: a student is served by a teacher on its own node when there is one; `round-robin`: ignore nodes.")).with_choices({"node-local", "round-robin"});
-  add(bind(RETORT_KEY(cluster.emulate_nodes), "Split one machine's ranks into N virtual nodes (0 = real node layout), to test placement on one machine.")).with_range(0, 4096);
+  add(bind(RETORT_KEY(cluster.placement), "`node-local`: a student is served by a teacher on its own node when there is one; `round-robin`: ignore nodes.")).with_choices({"node-local", "round-robin"}).operational();
+  add(bind(RETORT_KEY(cluster.emulate_nodes), "Split one machine's ranks into N virtual nodes (0 = real node layout), to test placement on one machine.")).with_range(0, 4096).operational();
   // data
   add(bind(RETORT_KEY(data.dataset), "Dataset format: IDX files as in MNIST.")).with_choices({"fashion_mnist", "mnist"});
   add(bind(RETORT_KEY(data.dir), "Directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].")).existing_path();
@@ -99,9 +99,9 @@ std::vector<Field> build_schema() {
   add(bind(RETORT_KEY(data.jitter_px), "Random shift of each training image by up to this many pixels (0 = off).")).with_range(0, 4);
   add(bind(RETORT_KEY(data.normalize), "Standardise pixels with the training set's mean and standard deviation."));
   // teacher
-  add(bind(RETORT_KEY(teacher.source), "`online`: teacher ranks run inference during training; `cache`: read logits written by `retort teach`.")).with_choices({"online", "cache"});
+  add(bind(RETORT_KEY(teacher.source), "`online`: teacher ranks run inference during training; `cache`: read logits written by `retort teach`.")).with_choices({"online", "cache"}).operational();
   add(bind(RETORT_KEY(teacher.checkpoint), "Teacher checkpoint (final.safetensors of a supervised run; its manifest holds the model spec). Required for source online and for `retort teach`."));
-  add(bind(RETORT_KEY(teacher.cache_dir), "Directory of teacher logits shards (written by `retort teach`, read with source cache)."));
+  add(bind(RETORT_KEY(teacher.cache_dir), "Directory of teacher logits shards (written by `retort teach`, read with source cache).")).operational();
   // student model
   add(bind(RETORT_KEY(student.arch), "Model family of the network this job trains (the student; in supervised training the network itself).")).with_choices({"mlp"});
   add(bind(RETORT_KEY(student.hidden), "Hidden layer widths, input to output."));
@@ -118,8 +118,8 @@ std::vector<Field> build_schema() {
   add(bind(RETORT_KEY(distill.topk), "Teacher logits sent per row: 0 = all (dense), else the k largest plus the log-sum-exp.")).with_range(0, 262144);
   add(bind(RETORT_KEY(distill.tail), "Top-k tail: `bucket` keeps the missing mass as one extra category; `renormalize` drops it.")).with_choices({"bucket", "renormalize"});
   add(bind(RETORT_KEY(distill.wire_dtype), "Element type of teacher logits on the wire and in the cache.")).with_choices({"fp32", "bf16"});
-  add(bind(RETORT_KEY(distill.lookahead), "How many steps a teacher may run ahead of each student (bounds memory).")).with_range(1, 1024);
-  add(bind(RETORT_KEY(distill.teacher_batch), "Rows per teacher forward pass when grouping several students' rows (0 = one forward per message).")).with_range(0, 1 << 20);
+  add(bind(RETORT_KEY(distill.lookahead), "How many steps a teacher may run ahead of each student (bounds memory).")).with_range(1, 1024).operational();
+  add(bind(RETORT_KEY(distill.teacher_batch), "Rows per teacher forward pass when grouping several students' rows (0 = one forward per message).")).with_range(0, 1 << 20).operational();
   // optim
   add(bind(RETORT_KEY(optim.name), "Optimizer.")).with_choices({"sgd", "adamw"});
   add(bind(RETORT_KEY(optim.lr), "Peak learning rate.")).with_range(0, 100).positive();
@@ -140,23 +140,23 @@ std::vector<Field> build_schema() {
   add(bind(RETORT_KEY(train.batch_size), "Global batch size, split evenly across student ranks.")).with_range(1, 1 << 24);
   add(bind(RETORT_KEY(train.epochs), "Passes over the (possibly subsetted) training set.")).with_range(1, 100000);
   add(bind(RETORT_KEY(train.max_steps), "Stop after this many optimizer steps (0 = no limit).")).with_range(0, std::nullopt);
-  add(bind(RETORT_KEY(train.eval_every_steps), "Evaluate on the test set every N steps (0 = only at the end).")).with_range(0, std::nullopt);
-  add(bind(RETORT_KEY(train.eval_batch_size), "Batch size of evaluation passes.")).with_range(1, 1 << 20);
-  add(bind(RETORT_KEY(train.checkpoint_every_steps), "Write a checkpoint every N steps (0 = only at the end).")).with_range(0, std::nullopt);
-  add(bind(RETORT_KEY(train.keep_checkpoints), "How many checkpoints to keep (oldest deleted first).")).with_range(1, 1000);
-  add(bind(RETORT_KEY(train.step_timeout_s), "Abort when a step makes no progress for this many seconds (watchdog).")).with_range(0, std::nullopt).positive();
-  add(bind(RETORT_KEY(train.log_every_steps), "Write a metrics.jsonl record and a progress line every N steps.")).with_range(1, std::nullopt);
+  add(bind(RETORT_KEY(train.eval_every_steps), "Evaluate on the test set every N steps (0 = only at the end).")).with_range(0, std::nullopt).operational();
+  add(bind(RETORT_KEY(train.eval_batch_size), "Batch size of evaluation passes.")).with_range(1, 1 << 20).operational();
+  add(bind(RETORT_KEY(train.checkpoint_every_steps), "Write a checkpoint every N steps (0 = only at the end).")).with_range(0, std::nullopt).operational();
+  add(bind(RETORT_KEY(train.keep_checkpoints), "How many checkpoints to keep (oldest deleted first).")).with_range(1, 1000).operational();
+  add(bind(RETORT_KEY(train.step_timeout_s), "Abort when a step makes no progress for this many seconds (watchdog).")).with_range(0, std::nullopt).positive().operational();
+  add(bind(RETORT_KEY(train.log_every_steps), "Write a metrics.jsonl record and a progress line every N steps.")).with_range(1, std::nullopt).operational();
   add(bind(RETORT_KEY(train.nan_policy), "Non-finite teacher logits, loss or gradient: `skip` the step on all ranks, or `abort`.")).with_choices({"skip", "abort"});
   // comm
   add(bind(RETORT_KEY(comm.bucket_mb), "Gradient all-reduce bucket size in MB (0 = 16 on cpu, 25 on cuda).")).with_range(0, 4096);
   add(bind(RETORT_KEY(comm.grad_dtype), "Element type of gradients on the wire.")).with_choices({"fp32", "bf16"});
   // logging
-  add(bind(RETORT_KEY(logging.level), "Least severe log level printed on stderr.")).with_choices({"debug", "info", "warn", "error"});
-  add(bind(RETORT_KEY(logging.progress), "Progress line: `auto` redraws on a TTY and prints plain lines otherwise.")).with_choices({"auto", "always", "never"});
+  add(bind(RETORT_KEY(logging.level), "Least severe log level printed on stderr.")).with_choices({"debug", "info", "warn", "error"}).operational();
+  add(bind(RETORT_KEY(logging.progress), "Progress line: `auto` redraws on a TTY and prints plain lines otherwise.")).with_choices({"auto", "always", "never"}).operational();
   // launch
-  add(bind(RETORT_KEY(launch.via), "How `retort launch` starts ranks: `auto` = srun inside a Slurm allocation, else mpirun.")).with_choices({"auto", "mpirun", "srun"});
-  add(bind(RETORT_KEY(launch.hostfile), "Hostfile passed to mpirun (empty = local machine or the allocation)."));
-  add(bind(RETORT_KEY(launch.mpirun_args), "Extra arguments appended to the mpirun command line."));
+  add(bind(RETORT_KEY(launch.via), "How `retort launch` starts ranks: `auto` = srun inside a Slurm allocation, else mpirun.")).with_choices({"auto", "mpirun", "srun"}).operational();
+  add(bind(RETORT_KEY(launch.hostfile), "Hostfile passed to mpirun (empty = local machine or the allocation).")).operational();
+  add(bind(RETORT_KEY(launch.mpirun_args), "Extra arguments appended to the mpirun command line.")).operational();
   return s;
 }
 

@@ -24,6 +24,10 @@ struct Field {
   bool min_exclusive = false;
   bool required = false;
   bool must_exist = false;               // paths that must exist when the config is loaded
+  // False for keys that cannot change the trained weights (where output goes, logging, how
+  // ranks are launched, how many teachers): they are left out of the config hash, so a run may
+  // resume with different values.
+  bool affects_weights = true;
   std::function<YAML::Node(const Config&)> get;
   // Converts `node` and stores it; returns an error text ("expected an integer, got 'x'") or "".
   std::function<std::string(Config&, const YAML::Node&)> set;
@@ -34,6 +38,7 @@ struct Field {
   Field& with_choices(std::vector<std::string> c) { type = FieldType::choice; choices = std::move(c); return *this; }
   Field& is_required() { required = true; return *this; }
   Field& existing_path() { type = FieldType::path; must_exist = true; return *this; }
+  Field& operational() { affects_weights = false; return *this; }
 
   std::string type_name() const;
   // ">= 0 and <= 1", "> 0", "<= 4096"; "" when unbounded.

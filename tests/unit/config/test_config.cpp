@@ -62,6 +62,18 @@ TEST_CASE("the resolved YAML loads back to the same config") {
   CHECK(yaml.find("temperature:") != std::string::npos);
 }
 
+TEST_CASE("the config hash covers the keys that change weights and only those") {
+  const std::string base = "run: {name: r}\nteacher: {checkpoint: t}\n";
+  const uint64_t h = load_config_text(base, "a.yaml").hash;
+  CHECK(load_config_text(base, "a.yaml", {"cluster.teachers=3", "run.out_dir=/elsewhere", "logging.level=debug",
+                                          "train.step_timeout_s=9", "distill.lookahead=7", "teacher.source=cache",
+                                          "teacher.cache_dir=c"}).hash == h);
+  CHECK(load_config_text(base, "a.yaml", {"distill.temperature=2"}).hash != h);
+  CHECK(load_config_text(base, "a.yaml", {"cluster.students=2", "train.batch_size=128"}).hash != h);
+  CHECK(load_config_text(base, "a.yaml", {"run.seed=2"}).hash != h);
+  CHECK(load_config_text("run: {name: r}\n", "a.yaml").hash != h);  // supervised vs distillation
+}
+
 TEST_CASE("every schema key has documentation and appears in docs") {
   const std::string md = retort::core::config_docs_markdown();
   for (const auto& f : retort::core::schema()) {
