@@ -22,6 +22,18 @@ void write_json_file(const std::string& path, const nlohmann::json& j) {
   write_file_atomic(path, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
+// A checkpoint interrupted between write and rename (crash, full disk) leaves a `*.tmp`
+// directory; it never counts as a checkpoint and is removed when the next run starts.
+void remove_partial_checkpoints(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".tmp") continue;
+    log::warn("removing the partial checkpoint {} (its write was interrupted)", entry.path().string());
+    fs::remove_all(entry.path(), ec);
+  }
+}
+
 }  // namespace
 
 StepPlan plan_steps(const TrainConfig& train, const Sampler& sampler) {
@@ -61,6 +73,7 @@ StudentTrainer::StudentTrainer(const Config& config, MPI_Comm students)
   y_.resize(static_cast<size_t>(rows_));
   ids_u64_.resize(static_cast<size_t>(rows_));
   dlogits_.resize(static_cast<size_t>(rows_ * model_.classes()));
+  if (dp_.rank() == 0) remove_partial_checkpoints(store_.dir());
   if (cfg_.run.resume == "auto") {
     if (auto restored = store_.restore_latest(model_, optimizer_, cfg_.hash)) {
       state_ = *restored;
