@@ -109,7 +109,10 @@ int run_teacher_rank(const Config& cfg, comm::World& world, const comm::Roles& r
   log::info("teacher {}: served {} rows in {} messages, forward {:.1f} s of {:.1f} s, max {} in flight (lookahead {})",
             roles.index(), stats.rows_served, stats.messages, stats.forward_s, wall, stats.max_in_flight,
             cfg.distill.lookahead);
-  return 0;
+  // Students that stopped before the end without being asked to (--stop-after-step) were
+  // preempted: the teacher reports the same documented exit code.
+  const bool preempted = students_end < pool.plan().total_steps && options.stop_after_step == 0;
+  return preempted ? kExitPreempted : 0;
 }
 
 int run_student_rank(const Config& cfg, comm::World& world, const comm::Roles* roles, MPI_Comm students,
