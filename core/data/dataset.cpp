@@ -93,7 +93,7 @@ std::vector<int64_t> subset_indices(int64_t n, double fraction, uint64_t seed) {
   return perm;
 }
 
-DataSplits load_fashion_mnist(const DataConfig& data, uint64_t seed) {
+DataSplits load_fashion_mnist(const DataConfig& data, uint64_t seed, const InputStats* fixed) {
   validate(data);
   const RawSplit train = read_split(data.dir, "train");
   const RawSplit test = read_split(data.dir, "t10k");
@@ -103,7 +103,11 @@ DataSplits load_fashion_mnist(const DataConfig& data, uint64_t seed) {
       data.train_fraction < 1 ? subset_indices(train.images.dims[0], data.train_fraction, seed)
                               : all_rows(train.images.dims[0]);
   DataSplits out;
-  if (data.normalize) {
+  if (fixed) {
+    if (!(fixed->stddev > 0)) RETORT_INPUT_ERROR("input normalisation std must be > 0");
+    out.mean = fixed->mean;
+    out.stddev = fixed->stddev;
+  } else if (data.normalize) {
     const int64_t f = train.images.dims[1] * train.images.dims[2];
     double sum = 0, sq = 0;
     for (int64_t r : rows) {

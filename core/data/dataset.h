@@ -29,9 +29,16 @@ struct DataSplits {
 // Throws an input error naming the data.* key that is invalid.
 void validate(const DataConfig& data);
 
+// Input statistics to normalise with instead of the training subset's (e.g. a teacher's or an
+// evaluated checkpoint's, from its ModelSpec).
+struct InputStats {
+  double mean = 0, stddev = 1;
+};
+
 // Loads `<dir>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`, takes the seeded training
-// subset and normalises both splits with its statistics (when data.normalize).
-DataSplits load_fashion_mnist(const DataConfig& data, uint64_t seed);
+// subset and normalises both splits with its statistics (when data.normalize), or with `fixed`
+// when given.
+DataSplits load_fashion_mnist(const DataConfig& data, uint64_t seed, const InputStats* fixed = nullptr);
 
 // The first `round(fraction·n)` of a seeded permutation of [0, n), sorted ascending.
 std::vector<int64_t> subset_indices(int64_t n, double fraction, uint64_t seed);

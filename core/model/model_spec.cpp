@@ -1,6 +1,8 @@
 // ModelSpec validation and JSON round trip.
 #include "core/model/model_spec.h"
 
+#include <cmath>
+
 #include "core/base/error.h"
 
 namespace retort::core {
@@ -17,6 +19,8 @@ void validate(const ModelSpec& spec, const std::string& what) {
   if (!(m.dropout >= 0 && m.dropout < 1) || !(m.input_dropout >= 0 && m.input_dropout < 1))
     RETORT_INPUT_ERROR(what + ": dropout and input_dropout must be in [0, 1)");
   if (!(m.max_norm >= 0)) RETORT_INPUT_ERROR(what + ": max_norm must be >= 0");
+  if (!(spec.input_std > 0) || !std::isfinite(spec.input_mean))
+    RETORT_INPUT_ERROR(what + ": input normalisation needs a finite mean and std > 0");
   if (spec.in_features <= 0 || spec.classes <= 1)
     RETORT_INPUT_ERROR(what + ": model needs in_features > 0 and classes > 1");
 }
@@ -27,7 +31,8 @@ nlohmann::json to_json(const ModelSpec& spec) {
           {"activation", m.activation}, {"dropout", m.dropout},
           {"input_dropout", m.input_dropout}, {"max_norm", m.max_norm},
           {"init", m.init},           {"in_features", spec.in_features},
-          {"classes", spec.classes}};
+          {"classes", spec.classes},  {"input_mean", spec.input_mean},
+          {"input_std", spec.input_std}};
 }
 
 ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& what) {
@@ -43,6 +48,8 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& what)
     m.init = j.at("init").get<std::string>();
     spec.in_features = j.at("in_features").get<int64_t>();
     spec.classes = j.at("classes").get<int64_t>();
+    spec.input_mean = j.value("input_mean", 0.0);
+    spec.input_std = j.value("input_std", 1.0);
   } catch (const nlohmann::json::exception& e) {
     RETORT_INPUT_ERROR(what + ": bad model spec: " + e.what());
   }

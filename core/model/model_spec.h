@@ -13,6 +13,10 @@ struct ModelSpec {
   ModelConfig config;
   int64_t in_features = 0;
   int64_t classes = 0;
+  // The input normalisation the model was trained with: x = (pixel/255 − input_mean)/input_std.
+  // Evaluation and teachers must feed inputs normalised the same way.
+  double input_mean = 0;
+  double input_std = 1;
 };
 
 // Throws an input error naming `what` (e.g. the config key or file) when the spec is invalid.
