@@ -48,8 +48,8 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& what)
     m.init = j.at("init").get<std::string>();
     spec.in_features = j.at("in_features").get<int64_t>();
     spec.classes = j.at("classes").get<int64_t>();
-    spec.input_mean = j.value("input_mean", 0.0);
-    spec.input_std = j.value("input_std", 1.0);
+    spec.input_mean = j.at("input_mean").get<double>();
+    spec.input_std = j.at("input_std").get<double>();
   } catch (const nlohmann::json::exception& e) {
     RETORT_INPUT_ERROR(what + ": bad model spec: " + e.what());
   }
