@@ -14,7 +14,7 @@ namespace retort::core {
 namespace {
 
 constexpr double kMarginLeft = 78;    // tick labels and the rotated y label
-constexpr double kMarginRight = 200;  // legend
+constexpr double kMarginRight = 230;  // legend (about 26 characters)
 constexpr double kMarginTop = 16;
 constexpr double kMarginBottom = 48;  // tick labels and the x label
 constexpr double kTitleHeight = 34;

@@ -21,7 +21,7 @@ struct PlotPanel {
 struct PlotFigure {
   std::string title;
   std::vector<PlotPanel> panels;  // drawn top to bottom, each `panel_height` pixels tall
-  int width = 760;
+  int width = 800;
   int panel_height = 320;
 };
 
