@@ -44,10 +44,26 @@ CacheSpec expected_cache_spec(const Config& cfg, int64_t samples, int64_t vocab,
   return s;
 }
 
+namespace {
+
+std::unique_ptr<Model> load_teacher(const Config& cfg) {
+  if (cfg.teacher.checkpoint.empty()) RETORT_INPUT_ERROR("teacher.checkpoint: required to run teachers");
+  if (!fs::exists(cfg.teacher.checkpoint))
+    RETORT_INPUT_ERROR("teacher.checkpoint: '" + cfg.teacher.checkpoint +
+                       "' does not exist (train the teacher first, e.g. retort train examples/fashion_mnist/teacher.yaml)");
+  return load_model(cfg.teacher.checkpoint);
+}
+
+}  // namespace
+
 TeacherPool::TeacherPool(const Config& cfg)
     : cfg_(cfg),
       seed_(static_cast<uint64_t>(cfg.run.seed)),
-      data_(load_fashion_mnist(cfg.data, seed_)),
+      model_(load_teacher(cfg)),
+      data_([&] {
+        const InputStats teacher_stats{model_->spec().input_mean, model_->spec().input_std};
+        return load_fashion_mnist(cfg.data, seed_, &teacher_stats);
+      }()),
       sampler_(seed_, data_.train.size, cfg.train.batch_size),
       plan_(plan_steps(cfg.train, sampler_)),
       students_(static_cast<int>(cfg.cluster.students)) {
@@ -55,11 +71,6 @@ TeacherPool::TeacherPool(const Config& cfg)
     nan_fault_step_ = std::atoll(fault);
     log::warn("fault injection: teacher logits of step {} will be NaN (RETORT_FAULT_NAN_TEACHER_STEP)", nan_fault_step_);
   }
-  if (cfg.teacher.checkpoint.empty()) RETORT_INPUT_ERROR("teacher.checkpoint: required to run teachers");
-  if (!fs::exists(cfg.teacher.checkpoint))
-    RETORT_INPUT_ERROR("teacher.checkpoint: '" + cfg.teacher.checkpoint +
-                       "' does not exist (train the teacher first, e.g. retort train examples/fashion_mnist/teacher.yaml)");
-  model_ = load_model(cfg.teacher.checkpoint);
   if (model_->in_features() != data_.train.features() || model_->classes() != data_.train.classes)
     RETORT_INPUT_ERROR(fmt::format("teacher.checkpoint: the teacher maps {} inputs to {} classes, the data has {} and {}",
                                    model_->in_features(), model_->classes(), data_.train.features(), data_.train.classes));

@@ -37,8 +37,9 @@ struct TeacherStats {
 
 class TeacherPool {
  public:
-  // Loads the teacher (teacher.checkpoint), the training data and the sampler; checks that the
-  // teacher fits the data (input error naming teacher.checkpoint otherwise).
+  // Loads the teacher (teacher.checkpoint), the training data (the students' samples, normalised
+  // with the teacher's own training statistics) and the sampler; checks that the teacher fits
+  // the data (input error naming teacher.checkpoint otherwise).
   explicit TeacherPool(const Config& cfg);
   const StepPlan& plan() const { return plan_; }
   const DataSplits& data() const { return data_; }
@@ -68,8 +69,8 @@ class TeacherPool {
  private:
   const Config& cfg_;
   uint64_t seed_;
+  std::unique_ptr<Model> model_;  // before data_: the data is normalised as the teacher was trained
   DataSplits data_;
-  std::unique_ptr<Model> model_;
   Sampler sampler_;
   StepPlan plan_;
   int students_;
