@@ -233,7 +233,7 @@ write_results() {
 say "run_table.sh: out=$out seeds=[$seeds] all-labels seeds=[$all_seeds] epochs 5%=$small_epochs all=$all_epochs sweep=[$sweep]"
 teacher=runs/fmnist-teacher/final.safetensors
 teacher_dir=runs/fmnist-teacher
-if [ -f "$teacher" ]; then
+if [ -f "$teacher" ] && [ $quick = 0 ]; then  # --quick trains its own 1-epoch teacher (tests that path too)
   teacher_note="reused from $teacher_dir/"
   say "teacher: reusing $teacher"
 else
