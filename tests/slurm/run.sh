@@ -78,6 +78,7 @@ SelectTypeParameters=CR_Core
 MpiDefault=none
 SlurmdParameters=config_overrides
 ReturnToService=2
+MessageTimeout=60
 GresTypes=gpu
 StateSaveLocation=$tmp/state
 SlurmdSpoolDir=$tmp/spool
@@ -210,7 +211,11 @@ done
 out=$tmp/preempt-$id.out
 echo "--- preempt (job $id): $state $restarts $(grep -o 'ExitCode=[0-9:]*' <<<"$info")"
 grep -E "retort job|stop requested|job stopped|requeueing|done:" "$out" 2>/dev/null | sed 's/^/    /'
-[ "$state" = JobState=COMPLETED ] && [ "$restarts" = Restarts=1 ] || fail "preempt: job $id is $state $restarts, expected COMPLETED after 1 requeue"
+if ! { [ "$state" = JobState=COMPLETED ] && [ "$restarts" = Restarts=1 ]; }; then
+  fail "preempt: job $id is $state $restarts, expected COMPLETED after 1 requeue"
+  echo "    slurmd.log (last lines):"; tail -n 15 "$tmp/slurmd.log" | sed 's/^/      /'
+  echo "    slurmctld.log (last lines):"; tail -n 15 "$tmp/slurmctld.log" | sed 's/^/      /'
+fi
 grep -q "job stopped: exit code 75 (preempted" "$out" 2>/dev/null || fail "preempt: no exit-75 line in $out"
 grep -q "preempted, checkpoint written; requeueing" "$out" 2>/dev/null || fail "preempt: the template did not requeue"
 grep -q "restart count 1" "$out" 2>/dev/null || fail "preempt: no second run (restart count 1) in $out"
