@@ -202,9 +202,12 @@ while [ $SECONDS -lt $preempt_deadline ]; do
   [ "$state" = JobState=COMPLETED ] && [ "$restarts" != Restarts=0 ] && break
   case $state in *FAILED* | *CANCELLED* | *TIMEOUT* | *NODE_FAIL*) break ;; esac
   if [ "$state" = JobState=PENDING ] && [ "$restarts" != Restarts=0 ] && [ -z "${nudged:-}" ]; then
-    # Slurm delays a requeued job's start (Reason=BeginTime); this test cluster need not wait.
+    # Slurm delays a requeued job's start (Reason=BeginTime); this test cluster need not wait
+    # the full delay, but the job's old credential is revoked at requeue time with one-second
+    # resolution: a start in the same second is refused ("Job credential revoked"). Start it a
+    # few seconds later.
     echo "requeued job $id pending: $(grep -o 'Reason=[^ ]*' <<<"$info") $(grep -o 'StartTime=[^ ]*' <<<"$info")"
-    timeout 10 scontrol update JobId="$id" StartTime=now && nudged=1
+    timeout 10 scontrol update JobId="$id" StartTime=now+3 && nudged=1
   fi
   sleep 1
 done
