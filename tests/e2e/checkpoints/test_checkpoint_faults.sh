@@ -3,13 +3,7 @@
 # A kill between write and rename, a corrupted newest checkpoint (flipped byte, truncated file,
 # deleted manifest) and a full disk: each resume falls back to the last good checkpoint, no
 # partial file survives the next start, and the final weights equal an uninterrupted run.
-set -uo pipefail
-retort=${1:?usage: test_checkpoint_faults.sh path/to/retort}
-tmp=${RETORT_TEST_TMP:-$(mktemp -d)}; [ -n "${RETORT_TEST_TMP:-}" ] || trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-mpirun=(mpirun --oversubscribe --bind-to none)
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 rank_prefix=()  # what each rank runs before retort (a file-size limit in test 3)
 job() {  # job OUT_DIR [retort args...]: one distillation run; its exit code
   local out=$1; shift
@@ -18,12 +12,6 @@ job() {  # job OUT_DIR [retort args...]: one distillation run; its exit code
 }
 same() { cmp -s "$tmp/whole/final.safetensors" "$1/final.safetensors" || fail "$2: final weights differ from the uninterrupted run"; }
 
-cat >"$tmp/teacher.yaml" <<YAML
-run: {name: teacher, out_dir: $tmp/teacher}
-student: {hidden: [32]}
-data: {train_fraction: 0.05}
-train: {batch_size: 60, epochs: 1, max_steps: 20, log_every_steps: 20}
-YAML
 cat >"$tmp/distill.yaml" <<YAML
 run: {name: distill}
 student: {hidden: [64]}
@@ -32,7 +20,7 @@ teacher: {checkpoint: $tmp/teacher/final.safetensors}
 cluster: {teachers: 1, students: 2}
 train: {batch_size: 60, epochs: 1, max_steps: 30, log_every_steps: 10, checkpoint_every_steps: 10, keep_checkpoints: 3, eval_batch_size: 5000}
 YAML
-timeout 120 "$retort" train "$tmp/teacher.yaml" >"$tmp/teacher.log" 2>&1 || { fail "teacher training"; exit 1; }
+train_small_teacher 32 20
 job "$tmp/whole" || { fail "uninterrupted run"; exit 1; }
 
 # 1. Killed between writing checkpoint 20 and its rename: the job fails, the restart removes the
@@ -76,5 +64,4 @@ job "$tmp/full" || fail "full disk: resume"
 grep -q "resumed from step 10" "$tmp/full.log" || fail "full disk: did not resume from the intact step 10"
 same "$tmp/full" "full disk"
 
-if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "checkpoint faults: all checks passed"
+finish "checkpoint faults"

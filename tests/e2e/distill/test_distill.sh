@@ -3,13 +3,7 @@
 # invariants: teacher count does not change the student (bitwise), S=1 vs S=2 loss curves agree,
 # dense fp32 == top-k with k=V, the teacher never runs more than `lookahead` ahead, online ==
 # offline (bitwise), and exact resume of a distillation stopped mid-run.
-set -uo pipefail
-retort=${1:?usage: test_distill.sh path/to/retort}
-tmp=${RETORT_TEST_TMP:-$(mktemp -d)}; [ -n "${RETORT_TEST_TMP:-}" ] || trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-mpirun=(mpirun --oversubscribe --bind-to none)
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 run() {  # run NP ARGS... : a job that must succeed
   local np=$1; shift
   if ! timeout 300 "${mpirun[@]}" -np "$np" "$retort" "$@" >"$tmp/last.log" 2>&1; then
@@ -18,12 +12,6 @@ run() {  # run NP ARGS... : a job that must succeed
 }
 same() { cmp -s "$1" "$2" || fail "$3: $1 and $2 differ"; }
 
-cat >"$tmp/teacher.yaml" <<YAML
-run: {name: teacher, out_dir: $tmp/teacher, seed: 3}
-student: {hidden: [48]}
-data: {train_fraction: 0.05}
-train: {batch_size: 60, epochs: 1, max_steps: 40, log_every_steps: 40}
-YAML
 cat >"$tmp/distill.yaml" <<YAML
 run: {name: distill, seed: 5}
 student: {hidden: [12]}
@@ -34,7 +22,7 @@ distill: {temperature: 3, alpha: 0.2, lookahead: 2}
 train: {batch_size: 60, epochs: 1, max_steps: 20, log_every_steps: 1, eval_batch_size: 2000}
 optim: {lr: 0.02}
 YAML
-run 1 train "$tmp/teacher.yaml" || exit 1
+train_small_teacher 48 40 3
 
 # 1. Teachers 1, 2, 3 with two students: bitwise-identical students.
 for t in 1 2 3; do
@@ -85,5 +73,4 @@ run 3 train "$tmp/distill.yaml" --set run.out_dir="$tmp/resume" --set train.chec
 grep -q "resumed from step 8" "$tmp/last.log" || fail "second run did not resume from step 8"
 same "$tmp/t1/final.safetensors" "$tmp/resume/final.safetensors" "resumed vs uninterrupted"
 
-if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "distill: all invariants hold"
+finish distill

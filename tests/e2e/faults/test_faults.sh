@@ -2,21 +2,9 @@
 # e2e failure handling of a distillation job through real mpirun (1 teacher + 2 students):
 # NaN teacher logits under nan_policy skip and abort, a SIGSTOPped student caught by the step
 # watchdog, and SIGUSR1 to mpirun (checkpoint, exit 75, resume bitwise-equal to no stop).
-set -uo pipefail
-retort=${1:?usage: test_faults.sh path/to/retort}
-tmp=${RETORT_TEST_TMP:-$(mktemp -d)}; [ -n "${RETORT_TEST_TMP:-}" ] || trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-mpirun=(mpirun --oversubscribe --bind-to none)
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 field() { sed -nE "s/.*\"$2\": *([-0-9.e+a-z]+).*/\1/p" "$1" | head -n 1; }
 
-cat >"$tmp/teacher.yaml" <<YAML
-run: {name: teacher, out_dir: $tmp/teacher}
-student: {hidden: [32]}
-data: {train_fraction: 0.05}
-train: {batch_size: 60, epochs: 1, max_steps: 20, log_every_steps: 20}
-YAML
 cat >"$tmp/distill.yaml" <<YAML
 run: {name: distill}
 student: {hidden: [8]}
@@ -25,7 +13,7 @@ teacher: {checkpoint: $tmp/teacher/final.safetensors}
 cluster: {teachers: 1, students: 2}
 train: {batch_size: 60, epochs: 1, max_steps: 30, log_every_steps: 10, eval_batch_size: 5000}
 YAML
-timeout 120 "$retort" train "$tmp/teacher.yaml" >"$tmp/teacher.log" 2>&1 || { fail "teacher training"; cat "$tmp/teacher.log"; exit 1; }
+train_small_teacher 32 20
 
 # 1. NaN teacher logits at step 5 under skip: the step is skipped and counted, the run ends well.
 timeout 120 "${mpirun[@]}" -np 3 -x RETORT_FAULT_NAN_TEACHER_STEP=5 "$retort" train "$tmp/distill.yaml" \
@@ -49,7 +37,7 @@ grep -q "non-finite teacher logits or loss at step 5 (epoch 0) (train.nan_policy
 job=$!
 for _ in $(seq 100); do [ -s "$tmp/stop/metrics.jsonl" ] && break; sleep 0.2; done
 student=""
-for pid in $(pgrep -f "retort train $tmp/distill.yaml"); do
+for pid in $(pgrep -f "$retort train $tmp/distill.yaml"); do
   grep -qz "^OMPI_COMM_WORLD_RANK=2$" "/proc/$pid/environ" 2>/dev/null && student=$pid
 done
 if [ -z "$student" ]; then
@@ -86,5 +74,4 @@ else
   cmp -s "$tmp/whole/final.safetensors" "$tmp/usr1/final.safetensors" || fail "resumed run differs from the uninterrupted one"
 fi
 
-if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "faults: all checks passed"
+finish faults
