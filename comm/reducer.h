@@ -28,7 +28,8 @@ class GradReducer {
   // must not overlap within a step. Buckets are started in bucket order (the bucket holding the
   // buffer's end first) as soon as they and all earlier buckets are complete; progress is made.
   virtual void mark_ready(size_t offset, size_t count) = 0;
-  // Makes progress on started buckets without blocking.
+  // Makes progress on started buckets without blocking (a no-op where the backend progresses on
+  // its own: the MPI backend's communication thread, NCCL's stream).
   virtual void progress() = 0;
   // Starts whatever is left (all elements must have been marked), completes every bucket, and
   // leaves the average over students in the buffer. Resets the marks for the next step.
@@ -44,8 +45,10 @@ class GradReducer {
 // communicator of the students made from it (device buffer). Call on student ranks only.
 std::unique_ptr<GradReducer> make_reducer(const Roles& roles, Transport transport, float* grads,
                                           size_t count, const ReducerConfig& config);
-// The MPI backend over any communicator (also used by tests and benchmarks). Deterministic:
-// the same inputs and rank count give bitwise-identical results.
+// The MPI backend over any communicator (also used by tests and benchmarks): a communication
+// thread runs one blocking MPI_Allreduce per bucket on a duplicate of `comm` (collective over it;
+// needs MPI_THREAD_MULTIPLE). Deterministic: the same inputs and rank count give bitwise-identical
+// results.
 std::unique_ptr<GradReducer> make_mpi_reducer(MPI_Comm comm, float* grads, size_t count,
                                               const ReducerConfig& config);
 

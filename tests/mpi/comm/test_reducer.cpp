@@ -1,14 +1,17 @@
 // Gradient reducer over real MPI ranks: the average equals a float64 reference sum / S (exactly
 // for integer-valued inputs, within fp32 rounding for random ones), results are bitwise
 // identical across runs and ranks, bucket sizes from 1 byte to 64 MB incl. non-multiples, the
-// bf16 wire, ready ranges in any order, and the errors for incomplete marks.
+// bf16 wire, ready ranges in any order, the errors for incomplete marks, mark_ready not waiting
+// for peers (the communication thread reduces in the background), and wait()'s deadline.
 #include <catch2/catch.hpp>
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "comm/reducer.h"
@@ -72,12 +75,30 @@ bool identical_on_all_ranks(const std::vector<float>& g) {
   return all == 1;
 }
 
-ReducerConfig reducer_config(size_t bucket_bytes, DType wire = DType::f32) {
+ReducerConfig reducer_config(size_t bucket_bytes, DType wire = DType::f32, double timeout_s = 60) {
   ReducerConfig c;
   c.bucket_bytes = bucket_bytes;
   c.wire = wire;
-  c.timeout_s = 60;
+  c.timeout_s = timeout_s;
   return c;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+void sleep_s(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
+
+// Integer gradients of this rank, and how many elements differ from the exact mean over ranks.
+std::vector<float> integer_grads(size_t count) {
+  std::vector<float> g(count);
+  for (size_t i = 0; i < count; ++i) g[i] = integer_grad(world_rank(), i);
+  return g;
+}
+size_t mismatches_to_mean(const std::vector<float>& g) {
+  const std::vector<double> ref = reference_mean(g.size(), integer_grad);
+  size_t bad = 0;
+  for (size_t i = 0; i < g.size(); ++i) bad += g[i] != static_cast<float>(ref[i]);
+  return bad;
 }
 
 }  // namespace
@@ -189,4 +210,81 @@ TEST_CASE("reducer: make_reducer averages over the students only", "[reducer]") 
     mismatches += g[i] != static_cast<float>(sum / rc.students);
   }
   CHECK(mismatches == 0);
+}
+
+TEST_CASE("reducer: mark_ready does not wait for peers; buckets reduce in the background", "[reducer]") {
+  // Rank 0 marks everything at once and waits; the others mark 1 s later and make no MPI call
+  // until they wait() at 3 s. Rank 0's mark_ready must return at once, and its wait() must end
+  // near 1 s: only the communication threads of the peers can have done their part by then.
+  std::vector<float> g = integer_grads(4096);
+  auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), g.size(), reducer_config(1024));
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (world_rank() == 0) {
+    reducer->mark_ready(0, g.size());
+    CHECK(seconds_since(t0) < 0.5);
+    reducer->wait();
+    const double waited = seconds_since(t0);
+    CHECK(waited > 0.9);
+    CHECK(waited < 2.5);
+  } else {
+    sleep_s(1.0);
+    reducer->mark_ready(0, g.size());
+    sleep_s(2.0);
+    reducer->wait();
+  }
+  CHECK(mismatches_to_mean(g) == 0);
+}
+
+TEST_CASE("reducer: wait() past its deadline names the bucket; a later wait() completes it", "[reducer]") {
+  // Rank 0 waits with a 0.3 s deadline while its peers join only after 3 s.
+  std::vector<float> g = integer_grads(1000);
+  const double timeout_s = world_rank() == 0 ? 0.3 : 60;
+  auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), g.size(), reducer_config(1000, DType::f32, timeout_s));
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (world_rank() == 0) {
+    reducer->mark_ready(0, g.size());
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      reducer->wait();
+      FAIL("no timeout");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::runtime);
+      CHECK(e.message() == "reducer: all-reduce of bucket 0 [750, 1000) did not complete (no progress within 0.3 s)");
+    }
+    CHECK(seconds_since(t0) < 2.0);
+    MPI_Barrier(MPI_COMM_WORLD);  // now let the peers in; the same step's wait() then succeeds
+    reducer->wait();
+  } else {
+    sleep_s(3.0);
+    MPI_Barrier(MPI_COMM_WORLD);
+    reducer->mark_ready(0, g.size());
+    reducer->wait();
+  }
+  CHECK(mismatches_to_mean(g) == 0);
+}
+
+TEST_CASE("reducer: destroying a reducer with a collective in flight does not hang", "[reducer]") {
+  // Rank 0 times out and destroys its reducer while its thread is inside MPI_Allreduce (the error
+  // path before a job abort). The destructor must return; the abandoned thread still completes the
+  // collective (one bucket) with the late peers. Its buffer is never freed: MPI writes it in place.
+  static std::vector<float> g;
+  g = integer_grads(1000);
+  const double timeout_s = world_rank() == 0 ? 0.3 : 60;
+  auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), g.size(), reducer_config(4000, DType::f32, timeout_s));
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (world_rank() == 0) {
+    reducer->mark_ready(0, g.size());
+    CHECK_THROWS_AS(reducer->wait(), Error);
+    const auto t0 = std::chrono::steady_clock::now();
+    reducer.reset();
+    CHECK(seconds_since(t0) < 1.0);
+    MPI_Barrier(MPI_COMM_WORLD);
+  } else {
+    sleep_s(1.0);
+    MPI_Barrier(MPI_COMM_WORLD);
+    reducer->mark_ready(0, g.size());
+    reducer->wait();
+    CHECK(mismatches_to_mean(g) == 0);
+  }
 }

@@ -1,0 +1,48 @@
+// The MPI reducer's communication thread: one blocking MPI_Allreduce per bucket, in bucket order,
+// on its own duplicate of the communicator, each bucket averaged right after its sum arrives
+// (still warm in cache). The caller waits with a deadline; a thread stuck in MPI is abandoned.
+#pragma once
+#include <mpi.h>
+
+#include <cstddef>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "comm/mpi/request_wait.h"
+#include "core/base/dtype.h"
+
+namespace retort::comm {
+
+// A bucket's elements [begin, end) of the gradient buffer (at most INT_MAX of them).
+struct BucketRange {
+  size_t begin = 0, end = 0;
+};
+
+class ReduceThread {
+ public:
+  // Duplicates `comm` (collective over it) and starts the thread. `wire` is f32 or bf16 (the
+  // bucket is rounded to bf16 and summed with fp32 adds, then widened). Needs MPI_THREAD_MULTIPLE.
+  ReduceThread(MPI_Comm comm, float* grads, std::vector<BucketRange> buckets, DType wire);
+  // Joins the idle thread; a thread still inside MPI (error path) is detached, see the .cpp.
+  ~ReduceThread();
+  ReduceThread(const ReduceThread&) = delete;
+  ReduceThread& operator=(const ReduceThread&) = delete;
+
+  // Buckets [0, n) of this step may be reduced (n only grows within a step). Never blocks on MPI.
+  void release(int n);
+  // Blocks until every bucket of this step is averaged in the buffer (all must be released), then
+  // starts the next step. Past `deadline`, or after an MPI error in the thread, throws a runtime
+  // error naming the first unfinished bucket.
+  void wait_all(Clock::time_point deadline, double timeout_s);
+
+ private:
+  struct Shared;
+  static void run(const std::shared_ptr<Shared>& shared);
+
+  // Held by the thread too: a thread abandoned inside MPI outlives this object.
+  std::shared_ptr<Shared> shared_;
+  std::thread thread_;
+};
+
+}  // namespace retort::comm
