@@ -1,7 +1,6 @@
-// ActivationLayer and DropoutLayer: dispatch to kernels/activation.h and kernels/dropout.h.
+// ActivationLayer and DropoutLayer: dispatch through the Compute (dropout keys stay on the host).
 #include "core/model/elementwise_layers.h"
 
-#include <algorithm>
 #include <vector>
 
 #include "core/base/error.h"
@@ -14,12 +13,12 @@ std::string ActivationLayer::kind() const {
 }
 
 void ActivationLayer::forward(const float* x, float* y, const BatchContext& ctx) {
-  kernels::activation_forward(act_, x, y, ctx.rows * features_);
+  compute().activation_forward(act_, x, y, ctx.rows * features_);
 }
 
 void ActivationLayer::backward(const float* x, const float* y, const float* dy, float* dx,
                                const BatchContext& ctx) {
-  if (dx) kernels::activation_backward(act_, x, y, dy, dx, ctx.rows * features_);
+  if (dx) compute().activation_backward(act_, x, y, dy, dx, ctx.rows * features_);
 }
 
 DropoutLayer::DropoutLayer(double p, int64_t features, uint64_t site)
@@ -37,20 +36,20 @@ const uint64_t* DropoutLayer::row_keys(const BatchContext& ctx) {
 
 void DropoutLayer::forward(const float* x, float* y, const BatchContext& ctx) {
   if (!ctx.training || p_ == 0) {
-    if (x != y) std::copy(x, x + ctx.rows * features_, y);
+    compute().copy(y, x, static_cast<size_t>(ctx.rows * features_) * sizeof(float));
     return;
   }
-  kernels::dropout_forward(x, y, row_keys(ctx), ctx.rows, features_, p_);
+  compute().dropout_forward(x, y, row_keys(ctx), ctx.rows, features_, p_);
 }
 
 void DropoutLayer::backward(const float*, const float*, const float* dy, float* dx,
                             const BatchContext& ctx) {
   if (!dx) return;
   if (!ctx.training || p_ == 0) {
-    if (dx != dy) std::copy(dy, dy + ctx.rows * features_, dx);
+    compute().copy(dx, dy, static_cast<size_t>(ctx.rows * features_) * sizeof(float));
     return;
   }
-  kernels::dropout_backward(dy, dx, row_keys(ctx), ctx.rows, features_, p_);
+  compute().dropout_backward(dy, dx, row_keys(ctx), ctx.rows, features_, p_);
 }
 
 }  // namespace retort::core

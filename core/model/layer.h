@@ -1,10 +1,13 @@
 // The layer interface of the engine. Activations are 2-D row-major [rows, features] (rows =
 // samples, or tokens for sequence models); a layer declares its parameters into the model's
-// ParamLayout and then reads/writes them only through the flat buffers it is bound to.
+// ParamLayout and then reads/writes them only through the flat buffers it is bound to. All
+// pointers a layer sees (activations, parameters, gradients) are in its Compute's memory, and
+// every kernel it runs goes through that Compute.
 #pragma once
 #include <cstdint>
 #include <string>
 
+#include "core/model/compute.h"
 #include "core/model/param_layout.h"
 
 namespace retort::core {
@@ -31,8 +34,11 @@ class Layer {
   virtual bool has_params() const { return false; }
   // Called once, in model order: append this layer's tensors to the layout.
   virtual void declare(ParamLayout&) {}
-  // Called whenever the flat buffers move: remember pointers into them.
-  virtual void bind(const ParamLayout&, float* /*params*/, float* /*grads*/) {}
+  // Called once the flat buffers exist: remember pointers into them and the Compute that runs
+  // this layer's kernels (the CPU until then). Overrides call Layer::bind.
+  virtual void bind(const ParamLayout&, float* /*params*/, float* /*grads*/, Compute& compute) {
+    compute_ = &compute;
+  }
   // x[rows, in] -> y[rows, out].
   virtual void forward(const float* x, float* y, const BatchContext& ctx) = 0;
   // Given the forward input x, output y and dy[rows, out]: accumulate parameter gradients
@@ -41,6 +47,12 @@ class Layer {
                         const BatchContext& ctx) = 0;
   // Weight constraints applied after each optimizer step (max-norm).
   virtual void apply_constraints() {}
+
+ protected:
+  Compute& compute() const { return *compute_; }
+
+ private:
+  Compute* compute_ = cpu_compute().get();  // the CPU compute lives as long as the process
 };
 
 }  // namespace retort::core

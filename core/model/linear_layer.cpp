@@ -1,11 +1,8 @@
-// LinearLayer: parameter declaration and dispatch to kernels/linear.h and kernels/max_norm.h.
+// LinearLayer: parameter declaration and dispatch through the Compute (linear, max-norm).
 #include "core/model/linear_layer.h"
 
 #include <cmath>
 
-#include "kernels/linear.h"
-#include "kernels/linear_invariant.h"
-#include "kernels/max_norm.h"
 
 namespace retort::core {
 
@@ -24,7 +21,8 @@ void LinearLayer::declare(ParamLayout& layout) {
   bias_index_ = layout.add(name_ + ".bias", {out_}, ParamInit{});
 }
 
-void LinearLayer::bind(const ParamLayout& layout, float* params, float* grads) {
+void LinearLayer::bind(const ParamLayout& layout, float* params, float* grads, Compute& compute) {
+  Layer::bind(layout, params, grads, compute);
   w_ = params + layout.tensor(weight_index_).offset;
   b_ = params + layout.tensor(bias_index_).offset;
   dw_ = grads + layout.tensor(weight_index_).offset;
@@ -32,17 +30,16 @@ void LinearLayer::bind(const ParamLayout& layout, float* params, float* grads) {
 }
 
 void LinearLayer::forward(const float* x, float* y, const BatchContext& ctx) {
-  if (ctx.batch_invariant) kernels::linear_forward_batch_invariant(x, w_, b_, y, ctx.rows, in_, out_);
-  else kernels::linear_forward(x, w_, b_, y, ctx.rows, in_, out_);
+  compute().linear_forward(x, w_, b_, y, ctx.rows, in_, out_, ctx.batch_invariant);
 }
 
 void LinearLayer::backward(const float* x, const float*, const float* dy, float* dx,
                            const BatchContext& ctx) {
-  kernels::linear_backward(x, w_, dy, dx, dw_, db_, ctx.rows, in_, out_);
+  compute().linear_backward(x, w_, dy, dx, dw_, db_, ctx.rows, in_, out_);
 }
 
 void LinearLayer::apply_constraints() {
-  if (max_norm_ > 0) kernels::max_norm_rows(w_, out_, in_, static_cast<float>(max_norm_));
+  if (max_norm_ > 0) compute().max_norm_rows(w_, out_, in_, static_cast<float>(max_norm_));
 }
 
 }  // namespace retort::core

@@ -15,7 +15,7 @@ class LinearLayer final : public Layer {
   int64_t out_features() const override { return out_; }
   bool has_params() const override { return true; }
   void declare(ParamLayout& layout) override;
-  void bind(const ParamLayout& layout, float* params, float* grads) override;
+  void bind(const ParamLayout& layout, float* params, float* grads, Compute& compute) override;
   void forward(const float* x, float* y, const BatchContext& ctx) override;
   void backward(const float* x, const float* y, const float* dy, float* dx,
                 const BatchContext& ctx) override;

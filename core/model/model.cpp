@@ -1,8 +1,7 @@
-// Model: builds the MLP layer stack, owns the flat buffers and runs forward/backward.
+// Model: builds the MLP layer stack, owns the flat buffers and runs forward/backward on its Compute.
 #include "core/model/model.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "core/base/error.h"
 #include "core/model/elementwise_layers.h"
@@ -34,7 +33,8 @@ std::vector<std::unique_ptr<Layer>> build_mlp(const ModelSpec& spec) {
 
 }  // namespace
 
-Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
+Model::Model(ModelSpec spec, std::shared_ptr<Compute> compute)
+    : spec_(std::move(spec)), compute_(std::move(compute)) {
   validate(spec_, "model");
   layers_ = build_mlp(spec_);
   bool earlier_params = false;
@@ -64,23 +64,26 @@ Model::Model(ModelSpec spec) : spec_(std::move(spec)) {
     r.offset = 0;
     break;
   }
-  params_ = HostBuffer(static_cast<size_t>(layout_.total()) * sizeof(float));
-  grads_ = HostBuffer(static_cast<size_t>(layout_.total()) * sizeof(float));
-  for (auto& layer : layers_) layer->bind(layout_, params().data(), grads().data());
+  params_ = MirroredBuffer(compute_, static_cast<size_t>(layout_.total()));
+  grads_ = MirroredBuffer(compute_, static_cast<size_t>(layout_.total()));
+  for (auto& layer : layers_)
+    layer->bind(layout_, params_.device_for_writing(), grads_.device_for_writing(), *compute_);
 }
 
-void Model::initialize(uint64_t seed) { layout_.initialize(params(), seed); }
+void Model::initialize(uint64_t seed) { layout_.initialize(params_.host_for_writing(), seed); }
 
 void Model::ensure_rows(int64_t rows) {
   if (rows <= capacity_rows_) return;
   outputs_.clear();
   int64_t widest = spec_.in_features;
   for (auto& layer : layers_) {
-    outputs_.emplace_back(static_cast<size_t>(rows * layer->out_features()) * sizeof(float));
+    outputs_.emplace_back(compute_, static_cast<size_t>(rows * layer->out_features()));
     widest = std::max(widest, layer->out_features());
   }
-  grad_a_ = HostBuffer(static_cast<size_t>(rows * widest) * sizeof(float));
-  grad_b_ = HostBuffer(static_cast<size_t>(rows * widest) * sizeof(float));
+  grad_a_ = ComputeBuffer(compute_, static_cast<size_t>(rows * widest));
+  grad_b_ = ComputeBuffer(compute_, static_cast<size_t>(rows * widest));
+  if (!compute_->host_memory()) input_copy_ = ComputeBuffer(compute_, static_cast<size_t>(rows * spec_.in_features));
+  dlogits_ = ComputeBuffer(compute_, static_cast<size_t>(rows * spec_.classes));
   capacity_rows_ = rows;
 }
 
@@ -88,9 +91,14 @@ const float* Model::forward(const float* x, const BatchContext& ctx) {
   RETORT_CHECK(ctx.rows > 0, "forward needs at least one row");
   ensure_rows(ctx.rows);
   input_ = x;
-  const float* in = x;
+  if (!compute_->host_memory()) {
+    compute_->upload(input_copy_.data(), x, static_cast<size_t>(ctx.rows * spec_.in_features) * sizeof(float));
+    input_ = input_copy_.data();
+  }
+  params_.device_for_reading();  // a newer host copy (initialisation, a restore) goes up first
+  const float* in = input_;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    float* out = static_cast<float*>(outputs_[i].data());
+    float* out = outputs_[i].data();
     layers_[i]->forward(in, out, ctx);
     in = out;
   }
@@ -99,12 +107,13 @@ const float* Model::forward(const float* x, const BatchContext& ctx) {
 
 void Model::backward(const float* dlogits, const BatchContext& ctx, const GradReadyHook& ready) {
   RETORT_CHECK(input_ != nullptr && ctx.rows <= capacity_rows_, "backward without forward");
-  std::memset(grads_.data(), 0, grads_.bytes());
+  params_.device_for_reading();
+  compute_->zero(grads_.device_for_writing(), grads_.size() * sizeof(float));
   const float* dy = dlogits;
-  float* buffers[2] = {static_cast<float*>(grad_a_.data()), static_cast<float*>(grad_b_.data())};
+  float* buffers[2] = {grad_a_.data(), grad_b_.data()};
   for (size_t n = layers_.size(); n-- > 0;) {
-    const float* x = n == 0 ? input_ : static_cast<const float*>(outputs_[n - 1].data());
-    const float* y = static_cast<const float*>(outputs_[n].data());
+    const float* x = n == 0 ? input_ : outputs_[n - 1].data();
+    const float* y = outputs_[n].data();
     float* dx = needs_input_grad_[n] ? buffers[n % 2] : nullptr;
     layers_[n]->backward(x, y, dy, dx, ctx);
     if (ranges_[n].count > 0 && ready) ready(ranges_[n].offset, ranges_[n].count);
@@ -114,6 +123,7 @@ void Model::backward(const float* dlogits, const BatchContext& ctx, const GradRe
 }
 
 void Model::apply_constraints() {
+  params_.device_for_writing();
   for (auto& layer : layers_) layer->apply_constraints();
 }
 

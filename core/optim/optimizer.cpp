@@ -1,10 +1,10 @@
-// Optimizer: clipping factor from the deterministic global norm, then one fused update.
+// Optimizer: clipping factor from the deterministic global norm, then one fused update, both
+// on the optimizer's Compute.
 #include "core/optim/optimizer.h"
 
 #include <cmath>
 
 #include "core/base/error.h"
-#include "kernels/optim.h"
 
 namespace retort::core {
 
@@ -22,12 +22,12 @@ void validate(const OptimConfig& o) {
   if (!(o.clip_grad_norm >= 0)) RETORT_INPUT_ERROR("optim.clip_grad_norm must be >= 0");
 }
 
-Optimizer::Optimizer(const OptimConfig& config, int64_t num_params)
-    : config_(config), n_(num_params) {
+Optimizer::Optimizer(const OptimConfig& config, int64_t num_params, std::shared_ptr<Compute> compute)
+    : config_(config), n_(num_params), compute_(std::move(compute)) {
   validate(config_);
-  const size_t bytes = static_cast<size_t>(n_) * sizeof(float);
-  if (config_.name == "adamw" || config_.momentum > 0) m_ = HostBuffer(bytes);
-  if (config_.name == "adamw") v_ = HostBuffer(bytes);
+  const size_t count = static_cast<size_t>(n_);
+  if (config_.name == "adamw" || config_.momentum > 0) m_ = MirroredBuffer(compute_, count);
+  if (config_.name == "adamw") v_ = MirroredBuffer(compute_, count);
 }
 
 Optimizer::StepInfo Optimizer::step(std::span<float> params, std::span<const float> grads,
@@ -35,7 +35,7 @@ Optimizer::StepInfo Optimizer::step(std::span<float> params, std::span<const flo
   RETORT_CHECK(static_cast<int64_t>(params.size()) == n_ && static_cast<int64_t>(grads.size()) == n_,
                "optimizer buffers do not match the model");
   StepInfo info;
-  info.grad_norm = std::sqrt(kernels::sum_squares(grads.data(), n_));
+  info.grad_norm = std::sqrt(compute_->sum_squares(grads.data(), n_));
   if (!std::isfinite(info.grad_norm)) {
     info.applied = false;
     return info;
@@ -45,12 +45,13 @@ Optimizer::StepInfo Optimizer::step(std::span<float> params, std::span<const flo
   const float scale = static_cast<float>(info.clip_scale);
   ++steps_done_;
   if (config_.name == "sgd") {
-    kernels::sgd_update(params.data(), grads.data(), static_cast<float*>(m_.data()), n_,
+    float* m = m_.size() ? m_.device_for_writing() : nullptr;
+    compute_->sgd_update(params.data(), grads.data(), m, n_,
                         static_cast<float>(lr), static_cast<float>(config_.momentum),
                         static_cast<float>(config_.weight_decay), config_.nesterov, scale);
   } else {
-    kernels::adamw_update(params.data(), grads.data(), static_cast<float*>(m_.data()),
-                          static_cast<float*>(v_.data()), n_, static_cast<float>(lr),
+    compute_->adamw_update(params.data(), grads.data(), m_.device_for_writing(), v_.device_for_writing(), n_,
+                          static_cast<float>(lr),
                           static_cast<float>(config_.beta1), static_cast<float>(config_.beta2),
                           static_cast<float>(config_.eps),
                           static_cast<float>(config_.weight_decay), steps_done_, scale);
@@ -60,8 +61,8 @@ Optimizer::StepInfo Optimizer::step(std::span<float> params, std::span<const flo
 
 std::vector<Optimizer::State> Optimizer::state() {
   std::vector<State> s;
-  if (m_.bytes()) s.push_back({config_.name == "sgd" ? "momentum" : "exp_avg", m_.as<float>()});
-  if (v_.bytes()) s.push_back({"exp_avg_sq", v_.as<float>()});
+  if (m_.size()) s.push_back({config_.name == "sgd" ? "momentum" : "exp_avg", m_.host_for_writing()});
+  if (v_.size()) s.push_back({"exp_avg_sq", v_.host_for_writing()});
   return s;
 }
 

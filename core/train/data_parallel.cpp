@@ -1,7 +1,12 @@
-// DataParallel: wiring of comm::GradReducer into the model's backward hook.
+// DataParallel: wiring of comm::GradReducer (MPI for host gradients, NCCL for device ones) into
+// the model's backward hook.
 #include "core/train/data_parallel.h"
 
 #include "comm/mpi_check.h"
+#include "core/base/error.h"
+#ifdef RETORT_HAVE_CUDA
+#include "comm/nccl/nccl_reducer.h"
+#endif
 
 namespace retort::core {
 
@@ -10,10 +15,21 @@ DataParallel::DataParallel(MPI_Comm comm, Model& model, const CommConfig& config
   MPI_Comm_size(comm_, &size_);
   if (size_ > 1) {
     comm::ReducerConfig rc;
-    if (config.bucket_mb > 0) rc.bucket_bytes = static_cast<size_t>(config.bucket_mb * (1 << 20));
+    const bool host = model.compute().host_memory();
+    rc.bucket_bytes = config.bucket_mb > 0 ? static_cast<size_t>(config.bucket_mb * (1 << 20)) : (host ? 16u : 25u) << 20;
     rc.wire = parse_dtype(config.grad_dtype);
     rc.timeout_s = timeout_s;
-    reducer_ = comm::make_mpi_reducer(comm_, model.grads().data(), model.grads().size(), rc);
+    const std::span<float> grads = model.device_grads();
+    if (host) {
+      reducer_ = comm::make_mpi_reducer(comm_, grads.data(), grads.size(), rc);
+    } else {
+#ifdef RETORT_HAVE_CUDA
+      rc.compute_stream = model.compute().stream();
+      reducer_ = comm::make_nccl_reducer(comm_, grads.data(), grads.size(), rc);
+#else
+      RETORT_RUNTIME_ERROR("a model outside host memory in a build without CUDA");
+#endif
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 // Data parallelism for a model's flat gradient buffer: the bucketed reducer from comm/ fed by
 // the backward hook (averaging over ranks), plus a small sum all-reduce for metrics. With one
-// rank it does nothing. Student loops (supervised and distillation) share it.
+// rank it does nothing. Student loops (supervised and distillation) share it. The gradients it
+// reduces are the model's device_grads() (host memory on the CPU).
 #pragma once
 #include <mpi.h>
 
@@ -15,7 +16,9 @@ namespace retort::core {
 class DataParallel {
  public:
   // Collective over `comm` (every rank passes a model of the same layout). comm.bucket_mb (0 =
-  // the reducer's default) and comm.grad_dtype (the wire type of gradients) come from `config`.
+  // 16 MB on the CPU, 25 MB on CUDA) and comm.grad_dtype (the wire type of gradients) come from
+  // `config`. A host-memory model is reduced over MPI; a CUDA model's device gradients with NCCL
+  // on the model's stream.
   DataParallel(MPI_Comm comm, Model& model, const CommConfig& config, double timeout_s);
   int rank() const { return rank_; }
   int size() const { return size_; }

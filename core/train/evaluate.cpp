@@ -1,4 +1,4 @@
-// Batched evaluation with the softmax cross-entropy kernel.
+// Batched evaluation with the softmax cross-entropy kernel, on the model's Compute.
 #include "core/train/evaluate.h"
 
 #include <algorithm>
@@ -6,7 +6,6 @@
 
 #include "core/base/error.h"
 #include "core/checkpoint/checkpoint.h"
-#include "kernels/softmax_xent.h"
 
 namespace retort::core {
 
@@ -29,8 +28,7 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size) {
     BatchContext ctx;
     ctx.rows = rows;
     const float* logits = model.forward(data.x.data() + first * data.features(), ctx);
-    const auto x = kernels::softmax_xent(logits, data.y.data() + first, nullptr, rows,
-                                         model.classes(), 1.f);
+    const auto x = model.compute().softmax_xent(logits, data.y.data() + first, nullptr, rows, model.classes(), 1.f);
     loss_sum += x.loss_sum;
     correct += x.correct;
   }

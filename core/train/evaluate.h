@@ -18,7 +18,8 @@ struct EvalResult {
   nlohmann::json to_json() const;  // {"test_loss", "test_accuracy", "test_errors", "test_samples"}
 };
 
-// Forward passes in batches of `batch_size` (no dropout) over the whole dataset.
+// Forward passes in batches of `batch_size` (no dropout) over the whole host dataset, on the
+// model's Compute (a CUDA model evaluates on its device).
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size);
 
 // Loads the weights file or checkpoint directory `path` (self-describing), the test set that

@@ -1,23 +1,27 @@
 // Supervised training: the shared StudentTrainer loop with the hard-label softmax
-// cross-entropy objective, on every rank of the world.
+// cross-entropy objective (on the model's Compute), on every rank of the world.
 #include "core/train/supervised.h"
 
 #include "core/base/error.h"
 #include "core/train/objective.h"
 #include "core/train/run_control.h"
 #include "core/train/student_trainer.h"
-#include "kernels/softmax_xent.h"
 
 namespace retort::core {
 namespace {
 
+// Logits and dlogits are in the model's memory; labels on the host.
 class SoftmaxXentObjective final : public Objective {
  public:
+  explicit SoftmaxXentObjective(Compute& compute) : compute_(compute) {}
   ObjectiveResult compute(const StepBatch& batch, const float* logits, int64_t classes,
                           float grad_scale, float* dlogits) override {
-    const auto r = kernels::softmax_xent(logits, batch.labels, dlogits, batch.rows, classes, grad_scale);
+    const auto r = compute_.softmax_xent(logits, batch.labels, dlogits, batch.rows, classes, grad_scale);
     return {r.loss_sum, r.correct, false};
   }
+
+ private:
+  Compute& compute_;
 };
 
 void validate_supervised(const Config& c) {
@@ -41,7 +45,7 @@ int run_supervised(const Config& config, comm::World& world, const SupervisedOpt
   Watchdog watchdog(config.train.step_timeout_s, "rank " + std::to_string(world.rank()), abort_job_on_expiry(world));
   StudentTrainer trainer(config, world.comm());
   trainer.set_watchdog(&watchdog);
-  SoftmaxXentObjective objective;
+  SoftmaxXentObjective objective(trainer.model().compute());
   return trainer.run(objective, options.stop_after_step);
 }
 

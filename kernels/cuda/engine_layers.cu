@@ -13,9 +13,13 @@ namespace {
 cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 }  // namespace
 
-void bias_act_forward_cuda(float* y, const float* b, float* pre, int64_t rows, int64_t cols, Activation act,
+void bias_act_forward_cuda(const float* x, float* y, const float* b, int64_t rows, int64_t cols, Activation act,
                            void* stream) {
-  gpu::enqueue_bias_act(y, b, pre, rows, cols, act, as_stream(stream));
+  gpu::enqueue_bias_act(x, y, b, rows, cols, act, as_stream(stream));
+}
+
+void bias_add_cuda(const float* x, float* y, const float* b, int64_t rows, int64_t cols, void* stream) {
+  gpu::enqueue_bias_add(x, y, b, rows, cols, as_stream(stream));
 }
 
 void activation_backward_cuda(Activation act, const float* x, const float* y, const float* dy, float* dx, int64_t n,

@@ -29,25 +29,27 @@ __device__ __forceinline__ float gelu_tanh_grad(float v) {
   return 0.5f * (1.f + t) + 0.5f * v * dt;
 }
 
-// y[rows, cols] = act(y + b[cols]) (the epilogue of a cuBLAS GEMM); pre[rows, cols] receives
-// the pre-activation when not null (gelu backward needs it). Grid-stride over elements.
-__global__ void bias_act_kernel(float* y, const float* b, float* pre, int64_t rows, int64_t cols, int act) {
+// Activation codes of bias_act_kernel: kernels::Activation's relu (0) and gelu (1), or none.
+constexpr int kActNone = 2;
+
+// y[rows, cols] = act(x + b[cols]) with b optional (null) and act relu | gelu | none; x and y may
+// alias (the in-place epilogue of a cuBLAS GEMM). Grid-stride over elements.
+static __global__ void bias_act_kernel(const float* x, float* y, const float* b, int64_t rows, int64_t cols, int act) {
   const int64_t n = rows * cols;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    const float v = y[i] + (b ? b[i % cols] : 0.f);
-    if (pre) pre[i] = v;
-    y[i] = act == 0 ? (v > 0.f ? v : 0.f) : gelu_tanh(v);
+    const float v = x[i] + (b ? b[i % cols] : 0.f);
+    y[i] = act == kActNone ? v : act == 0 ? (v > 0.f ? v : 0.f) : gelu_tanh(v);
   }
 }
 
 // dx[n] = dy[n] · act'(x or y): relu reads the output y, gelu the pre-activation x.
-__global__ void act_backward_kernel(const float* x, const float* y, const float* dy, float* dx, int64_t n, int act) {
+static __global__ void act_backward_kernel(const float* x, const float* y, const float* dy, float* dx, int64_t n, int act) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
     dx[i] = act == 0 ? (y[i] > 0.f ? dy[i] : 0.f) : dy[i] * gelu_tanh_grad(x[i]);
 }
 
 // out[rows, cols] = in · keep / (1 − p) with keep = uniform_u32(keys[r], c) >= threshold.
-__global__ void dropout_kernel(const float* in, float* out, const uint64_t* keys, int64_t rows, int64_t cols,
+static __global__ void dropout_kernel(const float* in, float* out, const uint64_t* keys, int64_t rows, int64_t cols,
                                uint32_t threshold, float scale) {
   const int64_t n = rows * cols;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
@@ -57,7 +59,7 @@ __global__ void dropout_kernel(const float* in, float* out, const uint64_t* keys
 }
 
 // db[cols] += Σ_r dy[r, c]: one thread per column, rows summed in order (deterministic).
-__global__ void bias_grad_kernel(const float* dy, float* db, int64_t rows, int64_t cols) {
+static __global__ void bias_grad_kernel(const float* dy, float* db, int64_t rows, int64_t cols) {
   const int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (c >= cols) return;
   float s = 0.f;
@@ -67,7 +69,7 @@ __global__ void bias_grad_kernel(const float* dy, float* db, int64_t rows, int64
 
 // One thread per row of z[rows, classes]: row_loss[r] = lse − z_y (float64), row_correct[r] =
 // (first argmax == y), dz = (softmax − onehot)·grad_scale when dz is not null.
-__global__ void softmax_xent_kernel(const float* z, const int32_t* labels, float* dz, double* row_loss,
+static __global__ void softmax_xent_kernel(const float* z, const int32_t* labels, float* dz, double* row_loss,
                                     int32_t* row_correct, int64_t rows, int64_t classes, float grad_scale) {
   const int64_t r = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (r >= rows) return;
@@ -90,7 +92,7 @@ __global__ void softmax_xent_kernel(const float* z, const int32_t* labels, float
 }
 
 // One block per row of w[rows, cols]: rows with L2 norm > max_norm are rescaled to max_norm.
-__global__ void max_norm_kernel(float* w, int64_t rows, int64_t cols, float max_norm) {
+static __global__ void max_norm_kernel(float* w, int64_t rows, int64_t cols, float max_norm) {
   __shared__ double scratch[32];
   float* row = w + blockIdx.x * cols;
   double sq = 0;
@@ -104,7 +106,7 @@ __global__ void max_norm_kernel(float* w, int64_t rows, int64_t cols, float max_
 }
 
 // The fused SGD update of kernels/optim.h (m may be null when momentum == 0).
-__global__ void sgd_kernel(float* p, const float* g, float* m, int64_t n, float lr, float momentum, float wd,
+static __global__ void sgd_kernel(float* p, const float* g, float* m, int64_t n, float lr, float momentum, float wd,
                            int nesterov, float grad_scale) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
     const float gi = grad_scale * g[i] + wd * p[i];
@@ -119,7 +121,7 @@ __global__ void sgd_kernel(float* p, const float* g, float* m, int64_t n, float 
 }
 
 // The fused AdamW update; step = lr/(1−β1^t), inv_sqrt_bc2 = 1/sqrt(1−β2^t), decay = 1 − lr·wd.
-__global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n, float step, float beta1,
+static __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64_t n, float step, float beta1,
                              float beta2, float eps, float decay, float inv_sqrt_bc2, float grad_scale) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
     const float gi = grad_scale * g[i];
@@ -133,7 +135,7 @@ __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64
 
 // Stage 1 of sum_squares: block b sums chunk b (kSumChunk elements) in float64, each thread a
 // fixed strided subset, then a fixed-shape block reduction: the same bits on every run.
-__global__ void sum_squares_partial_kernel(const float* g, int64_t n, double* partial) {
+static __global__ void sum_squares_partial_kernel(const float* g, int64_t n, double* partial) {
   __shared__ double scratch[32];
   const int64_t begin = blockIdx.x * kSumChunk;
   const int64_t end = begin + kSumChunk < n ? begin + kSumChunk : n;
@@ -144,7 +146,7 @@ __global__ void sum_squares_partial_kernel(const float* g, int64_t n, double* pa
 }
 
 // Stage 2: one thread adds the partials in chunk order.
-__global__ void sum_partials_kernel(const double* partial, int64_t count, double* out) {
+static __global__ void sum_partials_kernel(const double* partial, int64_t count, double* out) {
   if (threadIdx.x != 0 || blockIdx.x != 0) return;
   double s = 0;
   for (int64_t i = 0; i < count; ++i) s += partial[i];
@@ -155,9 +157,12 @@ __global__ void sum_partials_kernel(const double* partial, int64_t count, double
 inline int act_code(Activation a) { return a == Activation::relu ? 0 : 1; }
 inline int64_t sum_squares_chunks(int64_t n) { return (n + kSumChunk - 1) / kSumChunk; }
 
-inline void enqueue_bias_act(float* y, const float* b, float* pre, int64_t rows, int64_t cols, Activation act,
+inline void enqueue_bias_act(const float* x, float* y, const float* b, int64_t rows, int64_t cols, Activation act,
                              Stream s) {
-  launch(bias_act_kernel, dim3(grid_for(rows * cols)), dim3(kThreads), 0, s, y, b, pre, rows, cols, act_code(act));
+  launch(bias_act_kernel, dim3(grid_for(rows * cols)), dim3(kThreads), 0, s, x, y, b, rows, cols, act_code(act));
+}
+inline void enqueue_bias_add(const float* x, float* y, const float* b, int64_t rows, int64_t cols, Stream s) {
+  launch(bias_act_kernel, dim3(grid_for(rows * cols)), dim3(kThreads), 0, s, x, y, b, rows, cols, kActNone);
 }
 inline void enqueue_act_backward(Activation act, const float* x, const float* y, const float* dy, float* dx,
                                  int64_t n, Stream s) {

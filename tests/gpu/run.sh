@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds Retort for sm_90 and runs the real-device tests (CTest label gpu) and GPU benchmarks.
+# Builds Retort for sm_90 and runs the real-device tests (CTest label gpu: kernels, the training
+# engine against the CPU engine, 2-rank NCCL data parallelism) and the GPU benchmarks.
 # Without a CUDA device: prints "skipped: no GPU" and exits 77 (a skip, never a pass).
 # Usage: tests/gpu/run.sh [BUILD_DIR]   (default build-gpu; RETORT_CUDA_ARCHS overrides 90)
 set -euo pipefail
@@ -16,3 +17,6 @@ cmake --build "$build" -j"$(nproc)"
 ctest --test-dir "$build" -L gpu --output-on-failure
 echo "== GPU benchmarks =="
 "$build/bin/kd_loss_gpu_bench"
+# The training step on the device vs bare cuBLAS, and the CPU step vs bare Eigen, same shapes.
+"$build/bin/retort_bench" step_cuda
+"$build/bin/retort_bench" step --repeats 5

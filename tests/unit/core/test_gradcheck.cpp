@@ -55,7 +55,7 @@ TEST_CASE("linear layer gradients match float64 finite differences", "[gradcheck
   const auto p64 = rand_vec(layout.total(), 1), x64 = rand_vec(rows * in, 2), c = rand_vec(rows * out, 3);
   auto params = to_f(p64), x = to_f(x64);
   std::vector<float> grads(layout.total(), 0.f), y(rows * out), dx(rows * in), dy = to_f(c);
-  layer.bind(layout, params.data(), grads.data());
+  layer.bind(layout, params.data(), grads.data(), *cpu_compute());
   BatchContext ctx;
   ctx.rows = rows;
   layer.forward(x.data(), y.data(), ctx);

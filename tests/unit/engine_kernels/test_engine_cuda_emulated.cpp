@@ -31,16 +31,21 @@ TEST_CASE("emulated bias+activation and activation backward match float64", "[cu
   const int64_t rows = 5, cols = 37;  // not a multiple of the block size
   const auto b = random_vec(cols, 1);
   const auto dy = random_vec(rows * cols, 2);
+  const auto x = random_vec(rows * cols, 3, -3.f, 3.f);
   for (Activation act : {Activation::relu, Activation::gelu}) {
-    auto y = random_vec(rows * cols, 3, -3.f, 3.f);
-    const auto y0 = y;
-    std::vector<float> pre(rows * cols), dx(rows * cols);
-    gpu::enqueue_bias_act(y.data(), b.data(), pre.data(), rows, cols, act, nullptr);
+    // Out of place with a bias (x -> pre = x + b, the linear epilogue; pre -> y, the activation).
+    std::vector<float> pre(rows * cols), y(rows * cols), dx(rows * cols);
+    gpu::enqueue_bias_add(x.data(), pre.data(), b.data(), rows, cols, nullptr);
+    gpu::enqueue_bias_act(pre.data(), y.data(), nullptr, rows, cols, act, nullptr);
     gpu::enqueue_act_backward(act, pre.data(), y.data(), dy.data(), dx.data(), rows * cols, nullptr);
+    // In place, bias and activation fused: the same bits as the two steps above.
+    auto fused = x;
+    gpu::enqueue_bias_act(fused.data(), fused.data(), b.data(), rows, cols, act, nullptr);
     for (int64_t i = 0; i < rows * cols; ++i) {
-      const double v = double(y0[i]) + b[i % cols];
+      const double v = double(x[i]) + b[i % cols];
       REQUIRE(close(pre[i], v));
       REQUIRE(close(y[i], act == Activation::relu ? std::max(v, 0.0) : gelu(v)));
+      REQUIRE(fused[i] == y[i]);
       const double h = 1e-6;
       const double slope = act == Activation::relu ? (y[i] > 0 ? 1.0 : 0.0) : (gelu(pre[i] + h) - gelu(pre[i] - h)) / (2 * h);
       REQUIRE(close(dx[i], dy[i] * slope, 1e-5, 1e-4));

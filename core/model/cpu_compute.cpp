@@ -1,0 +1,86 @@
+// CpuCompute: aligned host memory and one-line dispatch to the CPU kernels.
+#include "core/model/cpu_compute.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "kernels/dropout.h"
+#include "kernels/linear.h"
+#include "kernels/linear_invariant.h"
+#include "kernels/max_norm.h"
+#include "kernels/optim.h"
+
+namespace retort::core {
+
+void* CpuCompute::allocate(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, rounded);
+  return p;
+}
+
+void CpuCompute::release(void* p) noexcept { std::free(p); }
+
+void CpuCompute::upload(void* dst, const void* host_src, size_t bytes) {
+  if (bytes) std::memcpy(dst, host_src, bytes);
+}
+void CpuCompute::download(void* host_dst, const void* src, size_t bytes) {
+  if (bytes) std::memcpy(host_dst, src, bytes);
+}
+void CpuCompute::copy(void* dst, const void* src, size_t bytes) {
+  if (bytes && dst != src) std::memmove(dst, src, bytes);
+}
+void CpuCompute::zero(void* p, size_t bytes) {
+  if (bytes) std::memset(p, 0, bytes);
+}
+
+void CpuCompute::linear_forward(const float* x, const float* w, const float* b, float* y, int64_t rows, int64_t in,
+                                int64_t out, bool batch_invariant) {
+  if (batch_invariant) kernels::linear_forward_batch_invariant(x, w, b, y, rows, in, out);
+  else kernels::linear_forward(x, w, b, y, rows, in, out);
+}
+void CpuCompute::linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                                 int64_t rows, int64_t in, int64_t out) {
+  kernels::linear_backward(x, w, dy, dx, dw, db, rows, in, out);
+}
+void CpuCompute::activation_forward(kernels::Activation act, const float* x, float* y, int64_t n) {
+  kernels::activation_forward(act, x, y, n);
+}
+void CpuCompute::activation_backward(kernels::Activation act, const float* x, const float* y, const float* dy,
+                                     float* dx, int64_t n) {
+  kernels::activation_backward(act, x, y, dy, dx, n);
+}
+void CpuCompute::dropout_forward(const float* x, float* y, const uint64_t* host_keys, int64_t rows, int64_t cols,
+                                 double p) {
+  kernels::dropout_forward(x, y, host_keys, rows, cols, p);
+}
+void CpuCompute::dropout_backward(const float* dy, float* dx, const uint64_t* host_keys, int64_t rows, int64_t cols,
+                                  double p) {
+  kernels::dropout_backward(dy, dx, host_keys, rows, cols, p);
+}
+void CpuCompute::max_norm_rows(float* w, int64_t rows, int64_t cols, float max_norm) {
+  kernels::max_norm_rows(w, rows, cols, max_norm);
+}
+kernels::XentResult CpuCompute::softmax_xent(const float* logits, const int32_t* host_labels, float* dlogits,
+                                             int64_t rows, int64_t classes, float grad_scale) {
+  return kernels::softmax_xent(logits, host_labels, dlogits, rows, classes, grad_scale);
+}
+double CpuCompute::sum_squares(const float* g, int64_t n) { return kernels::sum_squares(g, n); }
+void CpuCompute::sgd_update(float* p, const float* g, float* m, int64_t n, float lr, float momentum,
+                            float weight_decay, bool nesterov, float grad_scale) {
+  kernels::sgd_update(p, g, m, n, lr, momentum, weight_decay, nesterov, grad_scale);
+}
+void CpuCompute::adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
+                              float beta2, float eps, float weight_decay, int64_t t, float grad_scale) {
+  kernels::adamw_update(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, t, grad_scale);
+}
+
+std::shared_ptr<Compute> cpu_compute() {
+  static const std::shared_ptr<Compute> instance = std::make_shared<CpuCompute>();
+  return instance;
+}
+
+}  // namespace retort::core

@@ -1,0 +1,44 @@
+// The CPU Compute: host memory and the kernels of kernels/cpu (Eigen GEMMs, OpenMP loops),
+// exactly the calls the layers made before the dispatch point existed.
+#pragma once
+#include "core/model/compute.h"
+
+namespace retort::core {
+
+class CpuCompute : public Compute {
+ public:
+  Device device() const override { return Device::cpu; }
+  std::string name() const override { return "cpu"; }
+  bool host_memory() const override { return true; }
+  void* stream() const override { return nullptr; }
+
+  void* allocate(size_t bytes) override;
+  void release(void* p) noexcept override;
+  void upload(void* dst, const void* host_src, size_t bytes) override;
+  void download(void* host_dst, const void* src, size_t bytes) override;
+  void copy(void* dst, const void* src, size_t bytes) override;
+  void zero(void* p, size_t bytes) override;
+  void synchronize() override {}
+
+  void linear_forward(const float* x, const float* w, const float* b, float* y, int64_t rows, int64_t in,
+                      int64_t out, bool batch_invariant) override;
+  void linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                       int64_t rows, int64_t in, int64_t out) override;
+  void activation_forward(kernels::Activation act, const float* x, float* y, int64_t n) override;
+  void activation_backward(kernels::Activation act, const float* x, const float* y, const float* dy, float* dx,
+                           int64_t n) override;
+  void dropout_forward(const float* x, float* y, const uint64_t* host_keys, int64_t rows, int64_t cols,
+                       double p) override;
+  void dropout_backward(const float* dy, float* dx, const uint64_t* host_keys, int64_t rows, int64_t cols,
+                        double p) override;
+  void max_norm_rows(float* w, int64_t rows, int64_t cols, float max_norm) override;
+  kernels::XentResult softmax_xent(const float* logits, const int32_t* host_labels, float* dlogits, int64_t rows,
+                                   int64_t classes, float grad_scale) override;
+  double sum_squares(const float* g, int64_t n) override;
+  void sgd_update(float* p, const float* g, float* m, int64_t n, float lr, float momentum, float weight_decay,
+                  bool nesterov, float grad_scale) override;
+  void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
+                    float eps, float weight_decay, int64_t t, float grad_scale) override;
+};
+
+}  // namespace retort::core

@@ -1,0 +1,17 @@
+// The CUDA Compute (CUDA builds only): device memory, one non-blocking stream, cuBLAS SGEMMs
+// and the hand-written kernels of kernels/engine_cuda.h. Dropout keys and labels are copied
+// from the host into small device scratch buffers.
+#pragma once
+#ifdef RETORT_HAVE_CUDA
+#include <memory>
+
+#include "core/model/compute.h"
+
+namespace retort::core {
+
+// Makes `device` current for this process and returns a Compute on it. Throws a runtime error
+// naming the device when it cannot be used.
+std::shared_ptr<Compute> make_cuda_compute(int device);
+
+}  // namespace retort::core
+#endif

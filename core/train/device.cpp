@@ -1,0 +1,63 @@
+// Device selection and validation for training jobs.
+#include "core/train/device.h"
+
+#include <fmt/format.h>
+
+#include "comm/mpi_check.h"
+#include "core/base/error.h"
+#ifdef RETORT_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "core/model/cuda_compute.h"
+#endif
+
+namespace retort::core {
+
+void validate_device(const Config& c) {
+  if (c.device == "cpu") return;
+  if (c.device != "cuda") RETORT_INPUT_ERROR("device: must be cpu or cuda, got '" + c.device + "'");
+#ifndef RETORT_HAVE_CUDA
+  RETORT_INPUT_ERROR("device: cuda, but this build has no CUDA (configure with RETORT_CUDA=ON and nvcc present)");
+#endif
+  if (c.transport == "mpi")
+    RETORT_INPUT_ERROR("device: cuda trains with transport: nccl (or auto); transport: mpi would stage every "
+                       "gradient through host memory, which the training engine does not do");
+  if (c.teacher.present)
+    RETORT_INPUT_ERROR("device: cuda with a teacher: section: distillation does not run on CUDA yet (the "
+                       "distillation objective and teacher logits are host-side); use device: cpu, or train "
+                       "without a teacher");
+}
+
+int local_device_index(int local_rank, int device_count, int rank) {
+  if (device_count <= 0)
+    RETORT_RUNTIME_ERROR(fmt::format("rank {}: device: cuda, but no CUDA device is visible", rank));
+  if (local_rank < 0) RETORT_RUNTIME_ERROR(fmt::format("rank {}: negative node-local rank {}", rank, local_rank));
+  return local_rank % device_count;
+}
+
+int node_local_rank(MPI_Comm comm) {
+  int rank = 0, local_rank = 0;
+  MPI_Comm local = MPI_COMM_NULL;
+  RETORT_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  RETORT_MPI_CHECK(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local));
+  RETORT_MPI_CHECK(MPI_Comm_rank(local, &local_rank));
+  RETORT_MPI_CHECK(MPI_Comm_free(&local));
+  return local_rank;
+}
+
+std::shared_ptr<Compute> make_compute(const Config& config, MPI_Comm comm) {
+  validate_device(config);
+  if (config.device == "cpu") return cpu_compute();
+#ifdef RETORT_HAVE_CUDA
+  int rank = 0, count = 0;
+  RETORT_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  const int local_rank = node_local_rank(comm);
+  if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
+  return make_cuda_compute(local_device_index(local_rank, count, rank));
+#else
+  (void)comm;
+  RETORT_INPUT_ERROR("device: cuda, but this build has no CUDA");
+#endif
+}
+
+}  // namespace retort::core
