@@ -46,8 +46,8 @@ class GradReducer {
 std::unique_ptr<GradReducer> make_reducer(const Roles& roles, Transport transport, float* grads,
                                           size_t count, const ReducerConfig& config);
 // The MPI backend over any communicator (also used by tests and benchmarks): a communication
-// thread runs one blocking MPI_Allreduce per bucket on a duplicate of `comm` (collective over it;
-// needs MPI_THREAD_MULTIPLE). Deterministic: the same inputs and rank count give bitwise-identical
+// thread runs one blocking ring all-reduce (MPI_Sendrecv) per bucket, the average fused into it,
+// on a duplicate of `comm` (collective over it; needs MPI_THREAD_MULTIPLE). Deterministic: the same inputs and rank count give bitwise-identical
 // results.
 std::unique_ptr<GradReducer> make_mpi_reducer(MPI_Comm comm, float* grads, size_t count,
                                               const ReducerConfig& config);

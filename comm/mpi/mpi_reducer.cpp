@@ -1,6 +1,6 @@
 // MPI backend of the gradient reducer: the bucket plan decides which buckets may start (in bucket
 // order, as soon as complete); a communication thread (reduce_thread.h) all-reduces and averages
-// them with blocking MPI_Allreduce while the caller goes on with backward.
+// them with a blocking ring of MPI_Sendrecv while the caller goes on with backward.
 #include <fmt/format.h>
 
 #include <climits>

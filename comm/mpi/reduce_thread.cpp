@@ -1,4 +1,4 @@
-// The MPI reducer's communication thread: blocking MPI_Allreduce per bucket, averaging, a
+// The MPI reducer's communication thread: a ring all-reduce per bucket (ring_allreduce.h), a
 // deadline-bounded wait, and the rules for a thread that never comes back from MPI.
 #include "comm/mpi/reduce_thread.h"
 
@@ -6,70 +6,67 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <string>
 #include <utility>
 
+#include "comm/mpi/ring_allreduce.h"
 #include "comm/mpi_check.h"
 #include "core/base/error.h"
 
 namespace retort::comm {
 namespace {
 
-// inout[i] = bf16(in[i] + inout[i]), the sum done in fp32 (commutative, so deterministic for a
-// fixed algorithm and rank count).
-void bf16_sum(void* in, void* inout, int* len, MPI_Datatype*) {
-  const bf16* a = static_cast<const bf16*>(in);
-  bf16* b = static_cast<bf16*>(inout);
-  for (int i = 0; i < *len; ++i) b[i] = float_to_bf16(bf16_to_float(a[i]) + bf16_to_float(b[i]));
-}
-
 // What the thread is doing; changed under the mutex. `local`: a short pass over the gradient
-// buffer (bf16 rounding, averaging); `mpi`: inside MPI_Allreduce, which may never return.
+// buffer (bf16 rounding and widening); `mpi`: inside the ring's MPI_Sendrecv steps, which may
+// never return when a peer is gone.
 enum class Phase { idle, local, mpi };
 
 }  // namespace
 
 struct ReduceThread::Shared {
   MPI_Comm comm = MPI_COMM_NULL;
-  MPI_Op bf16_op = MPI_OP_NULL;
   float* grads = nullptr;
   std::vector<BucketRange> buckets;
   DType wire = DType::f32;
   int ranks = 1;
-  std::vector<bf16> wire_buffer;  // bf16 wire only; MPI writes it until the collective returns
+  // The ring's receive buffer (one chunk), and for the bf16 wire the bf16 copy of the gradients.
+  // MPI may write both until the collective returns, so they live here, with the thread.
+  std::vector<float> scratch;
+  std::vector<bf16> wire_buffer, wire_scratch;
 
   std::mutex mutex;
   std::condition_variable work;  // to the thread: buckets released, or stop
   std::condition_variable done;  // to the waiter: the released buckets finished, an error, a phase left
   int released = 0;              // buckets [0, released) may run this step
-  int finished = 0;              // buckets [0, finished) are averaged in the buffer
+  int finished = 0;              // buckets [0, finished) hold the average
   Phase phase = Phase::idle;
   bool stop = false;
-  std::string error;  // the first MPI error of the thread
+  std::string error;  // the thread's first error
 
+  // bf16 wire: round the bucket to bf16 before the ring.
   void to_wire(const BucketRange& r) {
     if (wire != DType::bf16) return;
     for (size_t i = r.begin; i < r.end; ++i) wire_buffer[i] = float_to_bf16(grads[i]);
   }
 
-  int allreduce(const BucketRange& r) {
+  // fp32: the ring leaves the average in the gradient buffer; bf16: it leaves the sum on the wire.
+  void reduce(const BucketRange& r) {
     const int n = static_cast<int>(r.end - r.begin);
-    if (wire == DType::bf16) return MPI_Allreduce(MPI_IN_PLACE, wire_buffer.data() + r.begin, n, MPI_UINT16_T, bf16_op, comm);
-    return MPI_Allreduce(MPI_IN_PLACE, grads + r.begin, n, MPI_FLOAT, MPI_SUM, comm);
+    if (wire == DType::bf16) ring_sum_bf16(comm, wire_buffer.data() + r.begin, n, wire_scratch.data());
+    else ring_average(comm, grads + r.begin, n, scratch.data());
   }
 
-  // sum / S. For S a power of two, x * (1/S) rounds the same exact value x / S does, so the cheaper
-  // multiplication gives bitwise the same result; other S divide.
-  void average(const BucketRange& r) {
-    const bool power_of_two = (ranks & (ranks - 1)) == 0;
-    const float scale = power_of_two ? 1.0f / static_cast<float>(ranks) : static_cast<float>(ranks);
-    if (wire == DType::bf16) {
-      if (power_of_two) for (size_t i = r.begin; i < r.end; ++i) grads[i] = bf16_to_float(wire_buffer[i]) * scale;
-      else for (size_t i = r.begin; i < r.end; ++i) grads[i] = bf16_to_float(wire_buffer[i]) / scale;
+  // bf16 wire: widen the bf16 sum and divide by S (x * 2^-k for S = 2^k rounds the same as x / S).
+  void from_wire(const BucketRange& r) {
+    if (wire != DType::bf16) return;
+    if ((ranks & (ranks - 1)) == 0) {
+      const float inverse = 1.0f / static_cast<float>(ranks);
+      for (size_t i = r.begin; i < r.end; ++i) grads[i] = bf16_to_float(wire_buffer[i]) * inverse;
     } else {
-      if (power_of_two) for (size_t i = r.begin; i < r.end; ++i) grads[i] *= scale;
-      else for (size_t i = r.begin; i < r.end; ++i) grads[i] /= scale;
+      const float divisor = static_cast<float>(ranks);
+      for (size_t i = r.begin; i < r.end; ++i) grads[i] = bf16_to_float(wire_buffer[i]) / divisor;
     }
   }
 };
@@ -89,15 +86,21 @@ ReduceThread::ReduceThread(MPI_Comm comm, float* grads, std::vector<BucketRange>
   s.buckets = std::move(buckets);
   s.wire = wire;
   RETORT_MPI_CHECK(MPI_Comm_size(comm, &s.ranks));
-  // Our own communicator: the thread's collectives never interleave with the caller's.
+  size_t count = 0, largest = 0;
+  for (const BucketRange& r : s.buckets) {
+    count = std::max(count, r.end);
+    largest = std::max(largest, r.end - r.begin);
+  }
+  const size_t chunk = (largest + static_cast<size_t>(s.ranks) - 1) / static_cast<size_t>(s.ranks);
+  if (wire == DType::bf16) {
+    s.wire_buffer.resize(count);
+    s.wire_scratch.resize(chunk);
+  } else {
+    s.scratch.resize(chunk);
+  }
+  // Our own communicator: the thread's messages never mix with the caller's.
   RETORT_MPI_CHECK(MPI_Comm_dup(comm, &s.comm));
   RETORT_MPI_CHECK(MPI_Comm_set_errhandler(s.comm, MPI_ERRORS_RETURN));
-  if (wire == DType::bf16) {
-    size_t count = 0;
-    for (const BucketRange& r : s.buckets) count = std::max(count, r.end);
-    s.wire_buffer.resize(count);
-    RETORT_MPI_CHECK(MPI_Op_create(&bf16_sum, 1, &s.bf16_op));
-  }
   thread_ = std::thread(&ReduceThread::run, shared_);
 }
 
@@ -108,19 +111,18 @@ ReduceThread::~ReduceThread() {
   s.work.notify_one();
   s.done.wait(lock, [&] { return s.phase != Phase::local; });  // a pass over one bucket: short
   if (s.phase == Phase::mpi) {
-    // Error path only: the step failed with a collective in flight (wait() timed out on a dead or
+    // Error path only: the step failed with a bucket in flight (wait() timed out on a dead or
     // stalled peer, or another error unwound the step), and the caller is about to abort the job.
-    // MPI_Allreduce may never return, so joining could hang and freeing the communicator or op
-    // under a pending collective is not allowed: the thread is detached and they are leaked. The
-    // shared state (the bf16 wire buffer MPI may still write) lives on with the thread, which
-    // returns without touching the gradient buffer if MPI ever comes back; an fp32 all-reduce
-    // writes the gradient buffer in place until then, as the job is ending.
+    // The thread's MPI_Sendrecv may never return, so joining could hang and freeing the
+    // communicator under a pending operation is not allowed: the thread is detached and the
+    // communicator leaked. The shared state (buffers MPI may still write) lives on with the
+    // thread, which leaves without touching the gradient buffer again if MPI ever returns; an
+    // fp32 ring writes the gradient buffer in place until then, as the job is ending.
     thread_.detach();
     return;
   }
   lock.unlock();
   thread_.join();
-  if (s.bf16_op != MPI_OP_NULL) MPI_Op_free(&s.bf16_op);
   MPI_Comm_free(&s.comm);
 }
 
@@ -168,20 +170,26 @@ void ReduceThread::run(const std::shared_ptr<Shared>& shared) {
     }
     s.phase = Phase::mpi;
     lock.unlock();
-    const int rc = s.allreduce(r);
+    std::string failure;
+    try {
+      s.reduce(r);
+    } catch (const Error& e) {
+      failure = e.message();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
     lock.lock();
     if (s.stop) return;  // abandoned while in MPI (see the destructor): the buffer may be gone
 
-    if (rc != MPI_SUCCESS) {
-      s.error = fmt::format("reducer: all-reduce of bucket {} [{}, {}) failed: MPI_Allreduce: {}", b, r.begin, r.end,
-                            mpi_error_string(rc));
+    if (!failure.empty()) {
+      s.error = fmt::format("reducer: all-reduce of bucket {} [{}, {}) failed: {}", b, r.begin, r.end, failure);
       s.phase = Phase::idle;
       s.done.notify_all();
       continue;
     }
     s.phase = Phase::local;
     lock.unlock();
-    s.average(r);
+    s.from_wire(r);
     lock.lock();
     s.phase = Phase::idle;
     ++s.finished;

@@ -1,6 +1,7 @@
-// The MPI reducer's communication thread: one blocking MPI_Allreduce per bucket, in bucket order,
-// on its own duplicate of the communicator, each bucket averaged right after its sum arrives
-// (still warm in cache). The caller waits with a deadline; a thread stuck in MPI is abandoned.
+// The MPI reducer's communication thread: one blocking ring all-reduce per bucket (ring_allreduce.h,
+// the average fused into it), in bucket order, on its own duplicate of the communicator, while
+// the caller goes on with backward. The caller waits with a deadline; a thread stuck in MPI is
+// abandoned, never joined.
 #pragma once
 #include <mpi.h>
 
@@ -22,7 +23,8 @@ struct BucketRange {
 class ReduceThread {
  public:
   // Duplicates `comm` (collective over it) and starts the thread. `wire` is f32 or bf16 (the
-  // bucket is rounded to bf16 and summed with fp32 adds, then widened). Needs MPI_THREAD_MULTIPLE.
+  // bucket is rounded to bf16, summed with fp32 adds rounded to bf16, then widened and divided).
+  // Needs MPI_THREAD_MULTIPLE.
   ReduceThread(MPI_Comm comm, float* grads, std::vector<BucketRange> buckets, DType wire);
   // Joins the idle thread; a thread still inside MPI (error path) is detached, see the .cpp.
   ~ReduceThread();

@@ -163,6 +163,34 @@ TEST_CASE("reducer: random inputs match the float64 mean and are bitwise reprodu
   CHECK(identical_on_all_ranks(runs[0]));
 }
 
+TEST_CASE("reducer: bf16 wire stays within bf16 rounding of the float64 mean, reproducibly", "[reducer]") {
+  const int rank = world_rank(), n = world_size();
+  const size_t count = 30011;
+  std::vector<std::vector<float>> inputs;
+  for (int r = 0; r < n; ++r) inputs.push_back(random_grads(r, count));
+  const auto grad = [&](int r, size_t i) { return inputs[static_cast<size_t>(r)][i]; };
+  const std::vector<double> ref = reference_mean(count, grad);
+  std::vector<std::vector<float>> runs;
+  for (int run = 0; run < 2; ++run) {
+    std::vector<float> g = inputs[static_cast<size_t>(rank)];
+    auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), count, reducer_config(4096 + 6, DType::bf16));
+    mark_backward(*reducer, count, 3 + static_cast<unsigned>(run));
+    reducer->wait();
+    runs.push_back(g);
+  }
+  double worst = 0;
+  for (size_t i = 0; i < count; ++i) {
+    double abs_sum = 0;
+    for (int r = 0; r < n; ++r) abs_sum += std::fabs(grad(r, i));
+    // n roundings of the inputs to bf16, n - 1 of the partial sums (2^-9 relative each), one fp32 division.
+    const double tol = 1e-30 + (abs_sum / n) * (2 * n) * std::ldexp(1.0, -9);
+    worst = std::max(worst, std::fabs(runs[0][i] - ref[i]) / tol);
+  }
+  CHECK(worst <= 1.0);
+  CHECK(std::memcmp(runs[0].data(), runs[1].data(), count * 4) == 0);
+  CHECK(identical_on_all_ranks(runs[0]));
+}
+
 TEST_CASE("reducer: buckets start in order and wait() requires every element marked", "[reducer]") {
   std::vector<float> g(100, 1.0f);
   auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), g.size(), reducer_config(40));
