@@ -201,3 +201,54 @@ TEST_CASE("cuda engine: the teacher-shaped MLP trains like the CPU engine for 5 
     require_close(d, c, 2e-5, 1e-3);
   }
 }
+
+TEST_CASE("cuda engine: a restore through the host views (a checkpoint) resumes bitwise", "[engine][gpu]") {
+  ModelSpec spec;
+  spec.config.hidden = {96, 64};
+  spec.config.input_dropout = 0.2;
+  spec.config.dropout = 0.5;
+  spec.config.max_norm = 1.0;
+  spec.in_features = 784;
+  spec.classes = 10;
+  const int64_t rows = 32;
+  OptimConfig oc;
+  oc.name = "adamw";
+  oc.lr = 1e-3;
+  auto run_steps = [&](Model& m, Optimizer& opt, int first, int last) {
+    for (int step = first; step < last; ++step) {
+      const auto x = random_vec(static_cast<size_t>(rows * 784), 300 + step);
+      std::vector<int32_t> y(rows);
+      std::vector<uint64_t> ids(rows);
+      for (int64_t r = 0; r < rows; ++r) y[r] = static_cast<int32_t>((r + step) % 10), ids[r] = 32 * step + r;
+      const BatchContext ctx{rows, true, ids.data(), 4, static_cast<uint64_t>(step / 2)};
+      const float* z = m.forward(x.data(), ctx);
+      m.compute().softmax_xent(z, y.data(), m.dlogits(), rows, 10, 1.f / rows);
+      m.backward(m.dlogits(), ctx);
+      REQUIRE(opt.step(m.device_params(), m.device_grads(), oc.lr).applied);
+      m.apply_constraints();
+    }
+  };
+  Model straight(spec, gpu());
+  straight.initialize(2);
+  Optimizer straight_opt(oc, straight.num_params(), gpu());
+  run_steps(straight, straight_opt, 0, 6);
+
+  Model first(spec, gpu());
+  first.initialize(2);
+  Optimizer first_opt(oc, first.num_params(), gpu());
+  run_steps(first, first_opt, 0, 3);
+  // What a checkpoint keeps: host copies of the parameters, optimizer state and step count.
+  const std::vector<float> saved(std::as_const(first).params().begin(), std::as_const(first).params().end());
+  std::vector<std::vector<float>> saved_state;
+  for (const auto& s : first_opt.state()) saved_state.emplace_back(s.data.begin(), s.data.end());
+  Model resumed(spec, gpu());
+  Optimizer resumed_opt(oc, resumed.num_params(), gpu());
+  std::copy(saved.begin(), saved.end(), resumed.params().begin());
+  auto state = resumed_opt.state();
+  for (size_t i = 0; i < state.size(); ++i) std::copy(saved_state[i].begin(), saved_state[i].end(), state[i].data.begin());
+  resumed_opt.set_steps_done(first_opt.steps_done());
+  run_steps(resumed, resumed_opt, 3, 6);
+  const std::vector<float> a(std::as_const(straight).params().begin(), std::as_const(straight).params().end());
+  const std::vector<float> b(std::as_const(resumed).params().begin(), std::as_const(resumed).params().end());
+  REQUIRE(a == b);
+}
