@@ -1,5 +1,5 @@
 // Waiting on MPI requests with a deadline (polling MPI_Test with back-off), so that no blocking
-// operation of the channel or the reducer can hang forever on a peer that stopped.
+// operation of the channel can hang forever on a peer that stopped; deadlines (the reducer's too).
 #pragma once
 #include <mpi.h>
 
