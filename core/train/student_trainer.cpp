@@ -10,6 +10,7 @@
 #include "core/base/log.h"
 #include "core/checkpoint/durable_io.h"
 #include "core/optim/schedule.h"
+#include "core/train/device.h"
 
 namespace retort::core {
 namespace fs = std::filesystem;
@@ -45,8 +46,7 @@ StepPlan plan_steps(const TrainConfig& train, const Sampler& sampler) {
 }
 
 void validate_training(const Config& c) {
-  if (c.device != "cpu")
-    RETORT_INPUT_ERROR("device: '" + c.device + "' is not supported by the training engine yet (use cpu)");
+  validate_device(c);
   validate(c.data);
   validate(c.optim);
   validate(c.schedule);
@@ -56,8 +56,9 @@ StudentTrainer::StudentTrainer(const Config& config, MPI_Comm students)
     : cfg_(config),
       seed_(static_cast<uint64_t>(config.run.seed)),
       data_(load_fashion_mnist(config.data, seed_)),
-      model_(ModelSpec{config.student, data_.train.features(), data_.train.classes, data_.mean, data_.stddev}),
-      optimizer_(config.optim, model_.num_params()),
+      model_(ModelSpec{config.student, data_.train.features(), data_.train.classes, data_.mean, data_.stddev},
+             make_compute(config, students)),
+      optimizer_(config.optim, model_.num_params(), model_.compute_ptr()),
       sampler_(seed_, data_.train.size, config.train.batch_size),
       plan_(plan_steps(config.train, sampler_)),
       dp_(students, model_, config.comm, config.train.step_timeout_s),
@@ -72,7 +73,6 @@ StudentTrainer::StudentTrainer(const Config& config, MPI_Comm students)
   x_.resize(static_cast<size_t>(rows_ * model_.in_features()));
   y_.resize(static_cast<size_t>(rows_));
   ids_u64_.resize(static_cast<size_t>(rows_));
-  dlogits_.resize(static_cast<size_t>(rows_ * model_.classes()));
   if (dp_.rank() == 0) remove_partial_checkpoints(store_.dir());
   if (cfg_.run.resume == "auto") {
     if (auto restored = store_.restore_latest(model_, optimizer_, cfg_.hash)) {
@@ -174,7 +174,7 @@ StudentTrainer::StepResult StudentTrainer::train_step(Objective& objective, doub
   const float grad_scale = static_cast<float>(dp_.size()) / static_cast<float>(cfg_.train.batch_size);
   const StepBatch batch{state_.step, state_.epoch, ids_, y_.data(), rows_};
   beat("loss (waiting for teacher logits)");
-  const ObjectiveResult out = objective.compute(batch, logits, model_.classes(), grad_scale, dlogits_.data());
+  const ObjectiveResult out = objective.compute(batch, logits, model_.classes(), grad_scale, model_.dlogits());
 
   // Every student must take the same decisions, so a non-finite input anywhere skips (or
   // aborts) the step everywhere, and a stop request anywhere stops everyone after this step.
@@ -191,14 +191,14 @@ StudentTrainer::StepResult StudentTrainer::train_step(Objective& objective, doub
     return {0, 0, true, stop};
   }
   beat("backward and gradient all-reduce");
-  model_.backward(dlogits_.data(), ctx, dp_.hook());
+  model_.backward(model_.dlogits(), ctx, dp_.hook());
   // What backward did not hide of the all-reduce: the wait for the last buckets.
   const auto reduce_start = std::chrono::steady_clock::now();
   dp_.finish();
   const double exposed = std::chrono::duration<double>(std::chrono::steady_clock::now() - reduce_start).count();
   window_allreduce_s_ += exposed;
   allreduce_wait_s_ += exposed;
-  const auto info = optimizer_.step(model_.params(), model_.grads(), lr);
+  const auto info = optimizer_.step(model_.device_params(), model_.device_grads(), lr);
   last_grad_norm_ = info.grad_norm;
   if (!info.applied) {
     if (cfg_.train.nan_policy == "abort")

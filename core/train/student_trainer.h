@@ -86,7 +86,7 @@ class StudentTrainer {
   double last_grad_norm_ = 0;
   double window_allreduce_s_ = 0, allreduce_wait_s_ = 0;  // exposed all-reduce time (this rank)
   Watchdog* watchdog_ = nullptr;
-  std::vector<float> x_, dlogits_;
+  std::vector<float> x_;
   std::vector<int32_t> y_;
   std::vector<int64_t> ids_;
   std::vector<uint64_t> ids_u64_;
