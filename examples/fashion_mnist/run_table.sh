@@ -181,8 +181,8 @@ write_results() {
         read -r sw _ _ <<< "$(stats $(collect "$size-$regime-scratch-seed*" wall_s))"
         read -r dw _ _ <<< "$(stats $(collect "$size-$regime-distill-seed*" wall_s))"
         [ "$n" = 0 ] && [ "$dn" = 0 ] && continue
-        local resolved; resolved=$(ls $out/$size-$regime-distill-seed*.resolved.yaml 2>/dev/null | head -n 1)
-        local sresolved; sresolved=$(ls $out/$size-$regime-scratch-seed*.resolved.yaml 2>/dev/null | head -n 1)
+        local resolved; resolved=$(ls $out/$size-$regime-distill-seed*.resolved.yaml 2>/dev/null | head -n 1 || true)
+        local sresolved; sresolved=$(ls $out/$size-$regime-scratch-seed*.resolved.yaml 2>/dev/null | head -n 1 || true)
         local SLR=—
         [ -n "$sresolved" ] && SLR=$(cfgval "$sresolved" optim lr)
         local T=— A=— LR=— EP=— labels=—
