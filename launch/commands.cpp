@@ -20,6 +20,7 @@
 #include "core/train/evaluate.h"
 #include "core/train/inspect.h"
 #include "core/train/run_control.h"
+#include "core/train/student_trainer.h"
 #include "core/train/supervised.h"
 
 #ifndef RETORT_VERSION
@@ -72,6 +73,7 @@ int run_on_world(const char* what, Check&& check_shape, Job&& job) {
 int run_config_check(const CheckOptions& options) {
   const core::Config cfg = core::load_config(options.config_file, options.overrides);
   if (options.world_size > 0) core::check_world_size(cfg, options.world_size);
+  core::validate_training(cfg);  // what `retort train` refuses, `config check` refuses too
   std::cout << "# " << options.config_file << ": valid (resolved, defaults filled)\n" << core::to_yaml(cfg);
   return 0;
 }

@@ -164,7 +164,7 @@ TrainState load_checkpoint(const std::string& dir, Model& model, Optimizer* opti
     if (m.at("config_hash").get<std::string>() != hex64(config_hash))
       RETORT_INPUT_ERROR(dir + ": written by a different config (hash " +
                          m.at("config_hash").get<std::string>() + ", this config " +
-                         hex64(config_hash) + "); use a new run.out_dir or run.resume=never");
+                         hex64(config_hash) + "); use a new run.out_dir, or move its checkpoints/ away to start over");
     check_same_spec(model, m.at("model"), dir);
     state.step = m.at("step").get<int64_t>();
     state.epoch = m.at("epoch").get<int64_t>();

@@ -247,7 +247,7 @@ write_results() {
     echo "  test-set count among the scratch run's periodic evaluations (every \`train.eval_every_steps\`): what"
     echo "  an oracle early stop would have kept, shown so the part of the gap that is the scratch student"
     echo "  overfitting 3,000 images is visible."
-    echo "- The all-labels regime uses $all_epochs epochs (the 5% regime $small_epochs) to fit the compute budget."
+    echo "- Epochs: $all_epochs in the all-labels regime, $small_epochs in the 5% regime (to fit the compute budget)."
     echo "- Plots (written by \`retort plot\`): \`plots/loss_*.svg\` (training loss and test accuracy, scratch vs"
     echo "  distilled, seed 1) and \`plots/temperature_sweep.svg\`."
   } > "$results.tmp"
