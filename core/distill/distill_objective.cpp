@@ -1,4 +1,5 @@
-// DistillObjective: fetch the step's teacher logits, run the fused KD loss, scale the gradient.
+// DistillObjective: fetch the step's teacher logits (host memory), run the fused KD loss and
+// scale the gradient through the student's Compute, count accuracy and agreement on the host.
 #include "core/distill/distill_objective.h"
 
 #include <chrono>
@@ -19,8 +20,9 @@ kernels::KdLossParams kd_params_from(const DistillConfig& d) {
   return p;
 }
 
-DistillObjective::DistillObjective(const DistillConfig& distill, std::unique_ptr<TeacherSource> source)
-    : params_(kd_params_from(distill)), source_(std::move(source)) {}
+DistillObjective::DistillObjective(const DistillConfig& distill, std::unique_ptr<TeacherSource> source,
+                                   std::shared_ptr<Compute> compute)
+    : params_(kd_params_from(distill)), source_(std::move(source)), compute_(std::move(compute)) {}
 
 ObjectiveResult DistillObjective::compute(const StepBatch& batch, const float* logits, int64_t classes,
                                           float grad_scale, float* dlogits) {
@@ -33,17 +35,21 @@ ObjectiveResult DistillObjective::compute(const StepBatch& batch, const float* l
 
   entropy_.resize(static_cast<size_t>(batch.rows));
   agree_.resize(static_cast<size_t>(batch.rows));
-  TensorView z{const_cast<float*>(logits), DType::f32, batch.rows, classes, Device::cpu};
-  TensorView dz{dlogits, DType::f32, batch.rows, classes, Device::cpu};
-  const kernels::KdLossResult r = kernels::kd_loss(z, teacher, batch.labels, dz, params_,
-                                                   kernels::KdLossMetrics{entropy_.data(), agree_.data()});
-  for (int64_t i = 0; i < batch.rows * classes; ++i) dlogits[i] *= grad_scale;
+  const kernels::KdLossResult r =
+      compute_->kd_loss(logits, teacher, batch.labels, dlogits, batch.rows, classes, params_, grad_scale,
+                        kernels::KdLossMetrics{entropy_.data(), agree_.data()});
+  const float* host_logits = logits;
+  if (!compute_->host_memory()) {
+    host_logits_.resize(static_cast<size_t>(batch.rows * classes));
+    compute_->download(host_logits_.data(), logits, host_logits_.size() * sizeof(float));
+    host_logits = host_logits_.data();
+  }
 
   ObjectiveResult out;
   out.loss_sum = r.loss;
   out.nonfinite = r.nonfinite_input || !std::isfinite(r.loss);
   for (int64_t row = 0; row < batch.rows; ++row) {
-    const float* zr = logits + row * classes;
+    const float* zr = host_logits + row * classes;
     int64_t best = 0;
     for (int64_t c = 1; c < classes; ++c)
       if (zr[c] > zr[best]) best = c;

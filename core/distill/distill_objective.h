@@ -1,11 +1,13 @@
 // The student's distillation objective: teacher logits from a TeacherSource, the fused KD loss
-// (kernels/kd_loss.h) over this rank's rows, and the per-window distillation metrics.
+// (kernels/kd_loss.h, run by the student model's Compute on logits in its memory) over this
+// rank's rows, and the per-window distillation metrics.
 #pragma once
 #include <memory>
 #include <vector>
 
 #include "core/config/config.h"
 #include "core/distill/teacher_source.h"
+#include "core/model/compute.h"
 #include "core/train/objective.h"
 #include "kernels/kd_loss.h"
 
@@ -15,7 +17,9 @@ kernels::KdLossParams kd_params_from(const DistillConfig& distill);
 
 class DistillObjective final : public Objective {
  public:
-  DistillObjective(const DistillConfig& distill, std::unique_ptr<TeacherSource> source);
+  // `compute` is the student model's: compute() gets logits and dlogits in its memory.
+  DistillObjective(const DistillConfig& distill, std::unique_ptr<TeacherSource> source,
+                   std::shared_ptr<Compute> compute = cpu_compute());
   ObjectiveResult compute(const StepBatch& batch, const float* logits, int64_t classes, float grad_scale,
                           float* dlogits) override;
   void report(nlohmann::json& record, double window_s) override;
@@ -26,6 +30,8 @@ class DistillObjective final : public Objective {
  private:
   kernels::KdLossParams params_;
   std::unique_ptr<TeacherSource> source_;
+  std::shared_ptr<Compute> compute_;
+  std::vector<float> host_logits_;  // a download of the logits for the accuracy count (device computes only)
   std::vector<float> entropy_;
   std::vector<uint8_t> agree_;
   // This rank's window since the last report.

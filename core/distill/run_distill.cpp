@@ -141,7 +141,7 @@ int run_student_rank(const Config& cfg, comm::World& world, const comm::Roles* r
                                                    teacher_fingerprint(cfg.teacher.checkpoint));
     source = make_cache_source(std::make_unique<LogitsCacheReader>(cfg.teacher.cache_dir, expected));
   }
-  DistillObjective objective(cfg.distill, std::move(source));
+  DistillObjective objective(cfg.distill, std::move(source), trainer.model().compute_ptr());
   const int rc = trainer.run(objective, options.stop_after_step, extra);
   const nlohmann::json s = objective.source().stats();
   const double samples = static_cast<double>(std::max<int64_t>(1, s.value("messages", int64_t{0}) * trainer.rows_per_rank()));

@@ -11,6 +11,7 @@
 
 #include "core/base/tensor.h"
 #include "kernels/activation.h"
+#include "kernels/kd_loss.h"
 #include "kernels/softmax_xent.h"
 
 namespace retort::core {
@@ -53,6 +54,15 @@ class Compute {
   // Loss: kernels/softmax_xent.h with host labels[rows] (returns when the sums are known).
   virtual kernels::XentResult softmax_xent(const float* logits, const int32_t* host_labels, float* dlogits,
                                            int64_t rows, int64_t classes, float grad_scale) = 0;
+  // Distillation: kernels/kd_loss.h on f32 logits and dlogits [rows, classes] in compute memory,
+  // then dlogits[i] *= grad_scale. The teacher's tensors, host_labels (null when params.alpha
+  // is 0) and the metric outputs (null = not computed) are host memory: a device Compute uploads
+  // the teacher and labels into reusable staging buffers and downloads the metrics. Returns
+  // when the sums are known.
+  virtual kernels::KdLossResult kd_loss(const float* logits, const kernels::TeacherLogits& host_teacher,
+                                        const int32_t* host_labels, float* dlogits, int64_t rows, int64_t classes,
+                                        const kernels::KdLossParams& params, float grad_scale,
+                                        const kernels::KdLossMetrics& host_metrics) = 0;
 
   // Optimizer: kernels/optim.h over flat buffers in compute memory.
   virtual double sum_squares(const float* g, int64_t n) = 0;

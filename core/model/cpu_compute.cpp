@@ -68,6 +68,16 @@ kernels::XentResult CpuCompute::softmax_xent(const float* logits, const int32_t*
                                              int64_t rows, int64_t classes, float grad_scale) {
   return kernels::softmax_xent(logits, host_labels, dlogits, rows, classes, grad_scale);
 }
+kernels::KdLossResult CpuCompute::kd_loss(const float* logits, const kernels::TeacherLogits& host_teacher,
+                                          const int32_t* host_labels, float* dlogits, int64_t rows, int64_t classes,
+                                          const kernels::KdLossParams& params, float grad_scale,
+                                          const kernels::KdLossMetrics& host_metrics) {
+  const TensorView z{const_cast<float*>(logits), DType::f32, rows, classes, Device::cpu};
+  const TensorView dz{dlogits, DType::f32, rows, classes, Device::cpu};
+  const kernels::KdLossResult r = kernels::kd_loss(z, host_teacher, host_labels, dz, params, host_metrics);
+  for (int64_t i = 0; i < rows * classes; ++i) dlogits[i] *= grad_scale;
+  return r;
+}
 double CpuCompute::sum_squares(const float* g, int64_t n) { return kernels::sum_squares(g, n); }
 void CpuCompute::sgd_update(float* p, const float* g, float* m, int64_t n, float lr, float momentum,
                             float weight_decay, bool nesterov, float grad_scale) {

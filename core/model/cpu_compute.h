@@ -34,6 +34,10 @@ class CpuCompute : public Compute {
   void max_norm_rows(float* w, int64_t rows, int64_t cols, float max_norm) override;
   kernels::XentResult softmax_xent(const float* logits, const int32_t* host_labels, float* dlogits, int64_t rows,
                                    int64_t classes, float grad_scale) override;
+  kernels::KdLossResult kd_loss(const float* logits, const kernels::TeacherLogits& host_teacher,
+                                const int32_t* host_labels, float* dlogits, int64_t rows, int64_t classes,
+                                const kernels::KdLossParams& params, float grad_scale,
+                                const kernels::KdLossMetrics& host_metrics) override;
   double sum_squares(const float* g, int64_t n) override;
   void sgd_update(float* p, const float* g, float* m, int64_t n, float lr, float momentum, float weight_decay,
                   bool nesterov, float grad_scale) override;

@@ -2,6 +2,7 @@
 #ifdef RETORT_HAVE_CUDA
 #include "core/model/cuda_compute.h"
 
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
@@ -9,6 +10,8 @@
 
 #include "core/base/cuda_check.h"
 #include "core/base/error.h"
+#include "core/model/kd_staging.h"
+#include "kernels/cuda/cublas_check.h"
 #include "kernels/engine_cuda.h"
 
 namespace retort::core {
@@ -50,8 +53,10 @@ class CudaCompute final : public Compute {
     RETORT_CUDA_CHECK(cudaSetDevice(device));
     RETORT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     cublas_ = std::make_unique<kernels::CublasHandle>(stream_);
+    kd_staging_ = std::make_unique<KdStaging>(*this);
   }
   ~CudaCompute() override {
+    kd_staging_.reset();  // frees device memory through release(), which needs the stream
     cublas_.reset();
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -126,6 +131,22 @@ class CudaCompute final : public Compute {
         labels_.upload(host_labels, static_cast<size_t>(rows) * sizeof(int32_t), stream_));
     return kernels::softmax_xent_cuda(logits, labels, dlogits, rows, classes, grad_scale, stream_);
   }
+  kernels::KdLossResult kd_loss(const float* logits, const kernels::TeacherLogits& host_teacher,
+                                const int32_t* host_labels, float* dlogits, int64_t rows, int64_t classes,
+                                const kernels::KdLossParams& params, float grad_scale,
+                                const kernels::KdLossMetrics& host_metrics) override {
+    const TensorView z{const_cast<float*>(logits), DType::f32, rows, classes, Device::cuda};
+    const TensorView dz{dlogits, DType::f32, rows, classes, Device::cuda};
+    const kernels::TeacherLogits teacher = kd_staging_->upload_teacher(host_teacher);
+    const int32_t* labels = kd_staging_->upload_labels(host_labels, rows);
+    const kernels::KdLossMetrics metrics = kd_staging_->metrics(host_metrics, rows);
+    const kernels::KdLossResult r = kernels::kd_loss(z, teacher, labels, dz, params, metrics, stream_);
+    const int n = static_cast<int>(rows * classes);  // the student's logits of one step
+    if (n > 0)
+      RETORT_CUBLAS_CHECK(cublasSscal(static_cast<cublasHandle_t>(cublas_->get()), n, &grad_scale, dlogits, 1));
+    kd_staging_->download_metrics(host_metrics, rows);
+    return r;
+  }
   double sum_squares(const float* g, int64_t n) override { return kernels::sum_squares_cuda(g, n, stream_); }
   void sgd_update(float* p, const float* g, float* m, int64_t n, float lr, float momentum, float weight_decay,
                   bool nesterov, float grad_scale) override {
@@ -145,6 +166,7 @@ class CudaCompute final : public Compute {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<kernels::CublasHandle> cublas_;
   Scratch keys_, labels_;
+  std::unique_ptr<KdStaging> kd_staging_;
 };
 
 }  // namespace

@@ -22,10 +22,11 @@ void validate_device(const Config& c) {
   if (c.transport == "mpi")
     RETORT_INPUT_ERROR("device: cuda trains with transport: nccl (or auto); transport: mpi would stage every "
                        "gradient through host memory, which the training engine does not do");
-  if (c.teacher.present)
-    RETORT_INPUT_ERROR("device: cuda with a teacher: section: distillation does not run on CUDA yet (the "
-                       "distillation objective and teacher logits are host-side); use device: cpu, or train "
-                       "without a teacher");
+  // Distillation: the students train on the GPU; teachers always run on the CPU (batch-invariant
+  // forward), so their logits reach the students in host memory, over MPI when they are online.
+  if (c.online_teachers() && c.transport == "nccl")
+    RETORT_INPUT_ERROR("device: cuda with online teachers and transport: nccl: teachers run on the CPU, so "
+                       "their logits travel over MPI; use transport: auto (gradients still go over NCCL)");
 }
 
 int local_device_index(int local_rank, int device_count, int rank) {

@@ -13,8 +13,8 @@ namespace retort::core {
 
 // Input error naming the key when the training engine cannot run `device:` with this config:
 // an unknown device, cuda in a build without CUDA, cuda with transport mpi (gradients stay on
-// the device and are all-reduced with NCCL), cuda with a teacher: section (distillation on CUDA
-// is not implemented: the distillation objective reads host logits).
+// the device and are all-reduced with NCCL), cuda with online teachers and transport nccl
+// (teachers always run on the CPU; their logits come over MPI and are uploaded by the student).
 void validate_device(const Config& config);
 
 // The CUDA device of the process with node-local rank `local_rank` when `device_count` devices

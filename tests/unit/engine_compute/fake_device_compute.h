@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/model/cpu_compute.h"
+#include "core/model/kd_staging.h"
 
 namespace retort::core::test {
 
@@ -96,6 +97,35 @@ class FakeDeviceCompute final : public CpuCompute {
            "softmax_xent (labels on the host)");
     return CpuCompute::softmax_xent(logits, labels, dlogits, rows, classes, grad_scale);
   }
+  // Stages the host teacher and labels into fake-device memory (KdStaging, as the CUDA Compute
+  // does), runs the CPU kernel on the staged copies, downloads the metrics.
+  kernels::KdLossResult kd_loss(const float* logits, const kernels::TeacherLogits& teacher, const int32_t* labels,
+                                float* dlogits, int64_t rows, int64_t classes, const kernels::KdLossParams& params,
+                                float grad_scale, const kernels::KdLossMetrics& metrics) override {
+    const bool teacher_host = teacher.kind == kernels::TeacherLogits::Kind::dense
+                                  ? !on_device(teacher.logits.data)
+                                  : !on_device(teacher.indices.data) && !on_device(teacher.values.data) &&
+                                        !on_device(teacher.lse.data);
+    expect(dev(logits, rows * classes) && dev(dlogits, rows * classes) && teacher_host && !on_device(labels) &&
+               !on_device(metrics.teacher_entropy) && !on_device(metrics.top1_agree),
+           "kd_loss (teacher, labels and metrics on the host)");
+    kernels::TeacherLogits staged = kd_staging_.upload_teacher(teacher);
+    const bool staged_on_device =
+        staged.kind == kernels::TeacherLogits::Kind::dense
+            ? on_device(staged.logits.data, staged.logits.bytes()) && staged.logits.device == Device::cuda
+            : on_device(staged.indices.data, staged.indices.bytes()) &&
+                  on_device(staged.values.data, staged.values.bytes()) &&
+                  on_device(staged.lse.data, staged.lse.bytes()) && staged.indices.device == Device::cuda;
+    expect(staged_on_device, "kd_loss staging (teacher copies on the device)");
+    // The fake device's memory is host memory: the CPU kernel reads it.
+    for (TensorView* v : {&staged.logits, &staged.indices, &staged.values, &staged.lse}) v->device = Device::cpu;
+    const int32_t* device_labels = kd_staging_.upload_labels(labels, rows);
+    const kernels::KdLossMetrics device_metrics = kd_staging_.metrics(metrics, rows);
+    const kernels::KdLossResult r = CpuCompute::kd_loss(logits, staged, device_labels, dlogits, rows, classes, params,
+                                                        grad_scale, device_metrics);
+    kd_staging_.download_metrics(metrics, rows);
+    return r;
+  }
   double sum_squares(const float* g, int64_t n) override {
     expect(dev(g, n), "sum_squares");
     return CpuCompute::sum_squares(g, n);
@@ -120,6 +150,7 @@ class FakeDeviceCompute final : public CpuCompute {
     if (!ok) throw std::logic_error(std::string("fake device: bad pointer in ") + what);
   }
   std::map<const char*, size_t> blocks_;
+  KdStaging kd_staging_{*this};  // destroyed before blocks_: its release() calls erase from it
 };
 
 }  // namespace retort::core::test

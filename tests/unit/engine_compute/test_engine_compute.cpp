@@ -188,8 +188,14 @@ TEST_CASE("device: is validated with the key named", "[engine][device]") {
   c.transport = "mpi";
   REQUIRE_THROWS_WITH(validate_device(c), Catch::Contains("transport: mpi"));
   c.transport = "auto";
-  c.teacher.present = true;
-  REQUIRE_THROWS_WITH(validate_device(c), Catch::Contains("teacher:") && Catch::Contains("distillation"));
+  c.teacher.present = true;  // distillation: a CUDA student, CPU teachers
+  REQUIRE_NOTHROW(validate_device(c));
+  c.teacher.source = "cache";
+  c.transport = "nccl";
+  REQUIRE_NOTHROW(validate_device(c));
+  c.teacher.source = "online";  // CPU teachers' logits cannot go over the NCCL logits channel
+  REQUIRE_THROWS_WITH(validate_device(c), Catch::Contains("transport: nccl") && Catch::Contains("teachers run on the CPU"));
+  c.transport = "auto";
 #else
   REQUIRE_THROWS_WITH(validate_device(c), Catch::Contains("no CUDA"));
 #endif
