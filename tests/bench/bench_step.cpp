@@ -7,8 +7,6 @@
 #include <Eigen/Core>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,33 +14,12 @@
 #include "core/optim/optimizer.h"
 #include "kernels/softmax_xent.h"
 #include "tests/bench/bench.h"
+#include "tests/bench/step_workload.h"
 
 namespace {
 
 using namespace retort::core;
-
-struct GemmShape {
-  int64_t m, n, k;  // C[m,n] = A[m,k]·B[k,n]
-};
-
-// The GEMMs one training step of the MLP does: per linear layer forward y = x·Wᵀ, dW = dyᵀ·x,
-// and dx = dy·W except for the first layer (its input needs no gradient).
-std::vector<GemmShape> step_gemms(const std::vector<int64_t>& widths, int64_t batch) {
-  std::vector<GemmShape> g;
-  for (size_t l = 0; l + 1 < widths.size(); ++l) {
-    const int64_t in = widths[l], out = widths[l + 1];
-    g.push_back({batch, out, in});
-    g.push_back({out, in, batch});
-    if (l > 0) g.push_back({batch, in, out});
-  }
-  return g;
-}
-
-double gemm_flops(const std::vector<GemmShape>& g) {
-  double f = 0;
-  for (const auto& s : g) f += 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k);
-  return f;
-}
+using retort::bench::GemmShape;
 
 double bare_eigen_seconds(const std::vector<GemmShape>& shapes, int repeats) {
   std::vector<Eigen::MatrixXf> a, b, c;
@@ -59,57 +36,26 @@ double bare_eigen_seconds(const std::vector<GemmShape>& shapes, int repeats) {
   return t;
 }
 
-std::vector<int64_t> parse_list(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
-
 int bench_step(const retort::bench::Args& args) {
-  int64_t batch = args.quick ? 32 : 128;
-  std::vector<int64_t> hidden = args.quick ? std::vector<int64_t>{64, 64} : std::vector<int64_t>{1200, 1200};
-  for (size_t i = 0; i + 1 < args.rest.size(); ++i) {
-    if (args.rest[i] == "--batch") batch = std::stoll(args.rest[i + 1]);
-    if (args.rest[i] == "--hidden") hidden = parse_list(args.rest[i + 1]);
-  }
-  ModelSpec spec;
-  spec.config.hidden = hidden;
-  spec.config.input_dropout = 0.2;
-  spec.config.dropout = 0.5;
-  spec.config.max_norm = 3.0;
-  spec.in_features = 784;
-  spec.classes = 10;
-  Model model(spec);
+  auto w = retort::bench::make_step_workload(args);
+  const int64_t batch = w.batch;
+  Model model(w.spec);
   model.initialize(1);
-  OptimConfig oc;
-  Optimizer opt(oc, model.num_params());
-
-  std::mt19937 rng(3);
-  std::normal_distribution<float> normal;
-  std::vector<float> x(batch * 784), dz(batch * 10);
-  for (auto& v : x) v = normal(rng);
-  std::vector<int32_t> labels(batch);
-  std::vector<uint64_t> ids(batch);
-  for (int64_t i = 0; i < batch; ++i) labels[i] = static_cast<int32_t>(i % 10), ids[i] = static_cast<uint64_t>(i);
+  Optimizer opt(OptimConfig{}, model.num_params());
+  std::vector<float> dz(static_cast<size_t>(batch * 10));
   uint64_t epoch = 0;
-  const int repeats = args.quick ? 3 : args.repeats;
-  const double step_s = retort::bench::time_median(repeats, [&] {
-    BatchContext ctx{batch, true, ids.data(), 1, epoch++};
-    const float* logits = model.forward(x.data(), ctx);
-    retort::kernels::softmax_xent(logits, labels.data(), dz.data(), batch, 10, 1.f / static_cast<float>(batch));
+  const double step_s = retort::bench::time_median(w.repeats, [&] {
+    BatchContext ctx{batch, true, w.ids.data(), 1, epoch++};
+    const float* logits = model.forward(w.x.data(), ctx);
+    retort::kernels::softmax_xent(logits, w.labels.data(), dz.data(), batch, 10, 1.f / static_cast<float>(batch));
     model.backward(dz.data(), ctx);
     opt.step(model.params(), model.grads(), 0.01);
     model.apply_constraints();
   });
 
-  std::vector<int64_t> widths = {784};
-  widths.insert(widths.end(), hidden.begin(), hidden.end());
-  widths.push_back(10);
-  const auto shapes = step_gemms(widths, batch);
-  const double flops = gemm_flops(shapes);
-  const double bare_s = bare_eigen_seconds(shapes, repeats);
-  const std::string shape = fmt::format("{}", fmt::join(widths, "-"));
+  const double flops = w.gemm_flops();
+  const double bare_s = bare_eigen_seconds(w.gemms(), w.repeats);
+  const std::string shape = fmt::format("{}", fmt::join(w.widths, "-"));
   retort::bench::emit({{"bench", "step"},
                        {"model", shape},
                        {"params", model.num_params()},

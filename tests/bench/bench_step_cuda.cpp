@@ -4,12 +4,11 @@
 // Args: [--batch N] [--hidden A,B,...]; default: the teacher MLP 784-1200-1200-10 at batch 128.
 // Without a CUDA device (or build) it prints why and exits 77.
 #include <cstdio>
-#include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "tests/bench/bench.h"
+#include "tests/bench/step_workload.h"
 
 #ifdef RETORT_HAVE_CUDA
 #include <cublas_v2.h>
@@ -28,27 +27,7 @@ namespace {
 
 using namespace retort::core;
 
-struct GemmShape {
-  int64_t m, n, k;  // C[m,n] = A[m,k]·B[k,n]
-};
-
-// Per linear layer: forward, weight gradient, and the input gradient except for the first layer.
-std::vector<GemmShape> step_gemms(const std::vector<int64_t>& widths, int64_t batch) {
-  std::vector<GemmShape> g;
-  for (size_t l = 0; l + 1 < widths.size(); ++l) {
-    const int64_t in = widths[l], out = widths[l + 1];
-    g.push_back({batch, out, in});
-    g.push_back({out, in, batch});
-    if (l > 0) g.push_back({batch, in, out});
-  }
-  return g;
-}
-
-double gemm_flops(const std::vector<GemmShape>& g) {
-  double f = 0;
-  for (const auto& s : g) f += 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k);
-  return f;
-}
+using retort::bench::GemmShape;
 
 double bare_cublas_seconds(const std::vector<GemmShape>& shapes, int repeats) {
   cudaStream_t stream = nullptr;
@@ -83,65 +62,34 @@ double bare_cublas_seconds(const std::vector<GemmShape>& shapes, int repeats) {
   return t;
 }
 
-std::vector<int64_t> parse_list(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
-
 int bench_step_cuda(const retort::bench::Args& args) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     std::fprintf(stderr, "step_cuda: skipped: no GPU\n");
     return 77;
   }
-  int64_t batch = args.quick ? 32 : 128;
-  std::vector<int64_t> hidden = args.quick ? std::vector<int64_t>{64, 64} : std::vector<int64_t>{1200, 1200};
-  for (size_t i = 0; i + 1 < args.rest.size(); ++i) {
-    if (args.rest[i] == "--batch") batch = std::stoll(args.rest[i + 1]);
-    if (args.rest[i] == "--hidden") hidden = parse_list(args.rest[i + 1]);
-  }
-  ModelSpec spec;
-  spec.config.hidden = hidden;
-  spec.config.input_dropout = 0.2;
-  spec.config.dropout = 0.5;
-  spec.config.max_norm = 3.0;
-  spec.in_features = 784;
-  spec.classes = 10;
+  auto w = retort::bench::make_step_workload(args);
+  const int64_t batch = w.batch;
   const auto compute = make_cuda_compute(0);
-  Model model(spec, compute);
+  Model model(w.spec, compute);
   model.initialize(1);
   Optimizer opt(OptimConfig{}, model.num_params(), compute);
-
-  std::mt19937 rng(3);
-  std::normal_distribution<float> normal;
-  std::vector<float> x(batch * 784);
-  for (auto& v : x) v = normal(rng);
-  std::vector<int32_t> labels(batch);
-  std::vector<uint64_t> ids(batch);
-  for (int64_t i = 0; i < batch; ++i) labels[i] = static_cast<int32_t>(i % 10), ids[i] = static_cast<uint64_t>(i);
   uint64_t epoch = 0;
-  const int repeats = args.quick ? 3 : args.repeats;
-  const double step_s = retort::bench::time_median(repeats, [&] {
-    BatchContext ctx{batch, true, ids.data(), 1, epoch++};
-    const float* logits = model.forward(x.data(), ctx);
-    compute->softmax_xent(logits, labels.data(), model.dlogits(), batch, 10, 1.f / static_cast<float>(batch));
+  const double step_s = retort::bench::time_median(w.repeats, [&] {
+    BatchContext ctx{batch, true, w.ids.data(), 1, epoch++};
+    const float* logits = model.forward(w.x.data(), ctx);
+    compute->softmax_xent(logits, w.labels.data(), model.dlogits(), batch, 10, 1.f / static_cast<float>(batch));
     model.backward(model.dlogits(), ctx);
     opt.step(model.device_params(), model.device_grads(), 0.01);
     model.apply_constraints();
     compute->synchronize();
   });
 
-  std::vector<int64_t> widths = {784};
-  widths.insert(widths.end(), hidden.begin(), hidden.end());
-  widths.push_back(10);
-  const auto shapes = step_gemms(widths, batch);
-  const double flops = gemm_flops(shapes);
-  const double bare_s = bare_cublas_seconds(shapes, repeats);
+  const double flops = w.gemm_flops();
+  const double bare_s = bare_cublas_seconds(w.gemms(), w.repeats);
   retort::bench::emit({{"bench", "step_cuda"},
                        {"device", compute->name()},
-                       {"model", fmt::format("{}", fmt::join(widths, "-"))},
+                       {"model", fmt::format("{}", fmt::join(w.widths, "-"))},
                        {"params", model.num_params()},
                        {"batch", batch},
                        {"step_ms", step_s * 1e3},
