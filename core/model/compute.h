@@ -1,6 +1,6 @@
 // The one dispatch point of the training engine (the ggml-backend habit): where a model's
-// buffers live and which kernels run on them. Layers, the optimizer, the supervised objective
-// and evaluation call a Compute; cpu_compute() runs kernels/cpu, the CUDA one (cuda_compute.h)
+// buffers live and which kernels run on them. Layers, the optimizer, the supervised and
+// distillation objectives and evaluation call a Compute; cpu_compute() runs kernels/cpu, the CUDA one (cuda_compute.h)
 // cuBLAS and the kernels of kernels/cuda on one stream. Chosen once, when a job starts.
 #pragma once
 #include <cstddef>
