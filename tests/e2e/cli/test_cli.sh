@@ -49,9 +49,10 @@ expect 2 "" -- "$retort" config check "$tmp/small-garbage.yaml"
 printf 'run: {name: x}\nteacher: {checkpoint: t}\ncluster: {teachers: 1, students: 2}\n' >"$tmp/world.yaml"
 expect 2 "retort: error: $tmp/world.yaml: cluster: teachers (1) + students (2) = 3 ranks, but the MPI world has 5" -- "$retort" config check "$tmp/world.yaml" --world-size 5
 # The training engine's own checks (device, optimizer, schedule, data) run in `config check` too:
-# distillation on CUDA is refused there with exit 2 (CUDA build) or as "no CUDA" (CPU-only build).
-expect 2 "" -- "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --set device=cuda
-grep -q "^retort: error: device: cuda" "$tmp/err" || fail "config check with device=cuda and a teacher: $(head -c 300 "$tmp/err")"
+# a CUDA student with online (CPU) teachers and transport: nccl is refused there with exit 2 (the
+# NCCL logits channel wants teacher logits on a GPU), or as "no CUDA" in a CPU-only build.
+expect 2 "" -- "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --set device=cuda --set transport=nccl
+grep -q "^retort: error: device: cuda" "$tmp/err" || fail "config check with device=cuda, transport=nccl and online teachers: $(head -c 300 "$tmp/err")"
 
 if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
 echo "cli: all checks passed"
