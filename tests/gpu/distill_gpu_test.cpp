@@ -6,27 +6,18 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "core/distill/teacher_logits.h"
 #include "core/model/cpu_compute.h"
 #include "core/model/cuda_compute.h"
+#include "tests/support/numeric.h"
 
 using namespace retort::core;
 namespace kernels = retort::kernels;
 
 namespace {
 
-std::vector<float> random_vec(size_t n, uint32_t seed, float scale) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
-
-bool close(double got, double ref, double tol, double eps) { return std::abs(got - ref) <= tol + std::abs(ref) * eps; }
 
 struct Out {
   kernels::KdLossResult result;
@@ -82,8 +73,8 @@ TEST_CASE("CUDA Compute::kd_loss matches the CPU Compute within float32 rounding
   for (const int64_t rows : {37, 64, 5}) {  // grow, then shrink: the staging buffers are reused
     CAPTURE(rows);
     const auto n = static_cast<size_t>(rows * vocab);
-    const std::vector<float> logits = random_vec(n, static_cast<uint32_t>(rows), 2.f);
-    const std::vector<float> teacher = random_vec(n, static_cast<uint32_t>(rows + 100), 3.f);
+    const std::vector<float> logits = retort::test::random_normal(n, static_cast<uint32_t>(rows), 2.f);
+    const std::vector<float> teacher = retort::test::random_normal(n, static_cast<uint32_t>(rows + 100), 3.f);
     std::vector<int32_t> labels(static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) labels[static_cast<size_t>(r)] = static_cast<int32_t>((r * 37) % vocab);
     EncodedLogits encoded;
@@ -93,14 +84,14 @@ TEST_CASE("CUDA Compute::kd_loss matches the CPU Compute within float32 rounding
     const Out got = run(cuda, logits, t, labels, rows, vocab, p);
     REQUIRE(!got.result.nonfinite_input);
     REQUIRE(got.result.rows_counted == ref.result.rows_counted);
-    REQUIRE(close(got.result.loss, ref.result.loss, 1e-5, 1e-5));
-    REQUIRE(close(got.result.kd, ref.result.kd, 1e-5, 1e-5));
-    REQUIRE(close(got.result.ce, ref.result.ce, 1e-5, 1e-5));
+    REQUIRE(retort::test::within_tolerance(got.result.loss, ref.result.loss, 1e-5, 1e-5));
+    REQUIRE(retort::test::within_tolerance(got.result.kd, ref.result.kd, 1e-5, 1e-5));
+    REQUIRE(retort::test::within_tolerance(got.result.ce, ref.result.ce, 1e-5, 1e-5));
     size_t bad = 0;
-    for (size_t i = 0; i < n; ++i) bad += !close(got.dlogits[i], ref.dlogits[i], 1e-7, 1e-4);
+    for (size_t i = 0; i < n; ++i) bad += !retort::test::within_tolerance(got.dlogits[i], ref.dlogits[i], 1e-7, 1e-4);
     REQUIRE(bad == 0);
     for (size_t r = 0; r < static_cast<size_t>(rows); ++r) {
-      REQUIRE(close(got.entropy[r], ref.entropy[r], 1e-5, 1e-5));
+      REQUIRE(retort::test::within_tolerance(got.entropy[r], ref.entropy[r], 1e-5, 1e-5));
       REQUIRE(got.agree[r] == ref.agree[r]);
     }
   }

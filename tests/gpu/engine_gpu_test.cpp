@@ -4,7 +4,6 @@
 // GEMM summation order differs, so values agree within |got − ref| <= tol + |ref|·eps, not bitwise.
 #include <catch2/catch.hpp>
 
-#include <random>
 #include <vector>
 
 #include "core/model/cpu_compute.h"
@@ -12,26 +11,18 @@
 #include "core/model/model.h"
 #include "core/optim/optimizer.h"
 #include "kernels/dropout.h"
+#include "tests/support/numeric.h"
 
 using namespace retort::core;
 
 namespace {
 
-std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
-
-bool close(double got, double ref, double tol, double eps) { return std::abs(got - ref) <= tol + std::abs(ref) * eps; }
 
 void require_close(const std::vector<float>& got, const std::vector<float>& ref, double tol, double eps) {
   REQUIRE(got.size() == ref.size());
   size_t bad = 0, first = got.size();
   for (size_t i = 0; i < got.size(); ++i)
-    if (!close(got[i], ref[i], tol, eps)) {
+    if (!retort::test::within_tolerance(got[i], ref[i], tol, eps)) {
       if (!bad) first = i;
       ++bad;
     }
@@ -73,9 +64,9 @@ TEST_CASE("cuda compute: linear forward/backward match the CPU on odd shapes", "
   CpuCompute cpu;
   struct Shape { int64_t rows, in, out; };
   for (const Shape s : {Shape{1, 1, 1}, Shape{5, 37, 3}, Shape{33, 129, 65}, Shape{128, 784, 120}}) {
-    const auto x = random_vec(s.rows * s.in, 1), w = random_vec(s.out * s.in, 2, 0.1f), b = random_vec(s.out, 3);
-    const auto dy = random_vec(s.rows * s.out, 4);
-    std::vector<float> y(s.rows * s.out), dx(s.rows * s.in), dw = random_vec(s.out * s.in, 5), db = random_vec(s.out, 6);
+    const auto x = retort::test::random_normal(s.rows * s.in, 1), w = retort::test::random_normal(s.out * s.in, 2, 0.1f), b = retort::test::random_normal(s.out, 3);
+    const auto dy = retort::test::random_normal(s.rows * s.out, 4);
+    std::vector<float> y(s.rows * s.out), dx(s.rows * s.in), dw = retort::test::random_normal(s.out * s.in, 5), db = retort::test::random_normal(s.out, 6);
     DeviceVec xd(gpu(), x), wd(gpu(), w), bd(gpu(), b), yd(gpu(), y), dyd(gpu(), dy), dxd(gpu(), dx), dwd(gpu(), dw),
         dbd(gpu(), db);
     cpu.linear_forward(x.data(), w.data(), b.data(), y.data(), s.rows, s.in, s.out, false);
@@ -95,7 +86,7 @@ TEST_CASE("cuda compute: elementwise, dropout, max-norm, softmax-CE and optimize
           "[engine][gpu]") {
   CpuCompute cpu;
   const int64_t rows = 7, cols = 301, n = rows * cols;
-  const auto x = random_vec(n, 7, 2.f), dy = random_vec(n, 8);
+  const auto x = retort::test::random_normal(n, 7, 2.f), dy = retort::test::random_normal(n, 8);
   for (auto act : {retort::kernels::Activation::relu, retort::kernels::Activation::gelu}) {
     std::vector<float> y(n), dx(n);
     DeviceVec xd(gpu(), x), yd(gpu(), y), dyd(gpu(), dy), dxd(gpu(), dx);
@@ -127,23 +118,23 @@ TEST_CASE("cuda compute: elementwise, dropout, max-norm, softmax-CE and optimize
   }
   {
     const int64_t classes = 10, r = 37;
-    const auto z = random_vec(r * classes, 9, 3.f);
+    const auto z = retort::test::random_normal(r * classes, 9, 3.f);
     std::vector<int32_t> labels(r);
     for (int64_t i = 0; i < r; ++i) labels[i] = static_cast<int32_t>((i * 7) % classes);
     std::vector<float> dz(r * classes);
     DeviceVec zd(gpu(), z), dzd(gpu(), dz);
     const auto a = cpu.softmax_xent(z.data(), labels.data(), dz.data(), r, classes, 0.25f);
     const auto b = gpu()->softmax_xent(zd.data(), labels.data(), dzd.data(), r, classes, 0.25f);
-    REQUIRE(close(b.loss_sum, a.loss_sum, 1e-9, 1e-12));
+    REQUIRE(retort::test::within_tolerance(b.loss_sum, a.loss_sum, 1e-9, 1e-12));
     REQUIRE(b.correct == a.correct);
     require_close(dzd.get(), dz, 1e-7, 1e-6);
   }
   for (bool adam : {false, true}) {
     const int64_t m = 10007;
-    auto p = random_vec(m, 10), g = random_vec(m, 11), mo = random_vec(m, 12, 0.1f), v = random_vec(m, 13, 0.1f);
+    auto p = retort::test::random_normal(m, 10), g = retort::test::random_normal(m, 11), mo = retort::test::random_normal(m, 12, 0.1f), v = retort::test::random_normal(m, 13, 0.1f);
     for (auto& e : v) e = std::abs(e);
     DeviceVec pd(gpu(), p), gd(gpu(), g), md(gpu(), mo), vd(gpu(), v);
-    REQUIRE(close(gpu()->sum_squares(gd.data(), m), cpu.sum_squares(g.data(), m), 0, 1e-12));
+    REQUIRE(retort::test::within_tolerance(gpu()->sum_squares(gd.data(), m), cpu.sum_squares(g.data(), m), 0, 1e-12));
     if (adam) {
       cpu.adamw_update(p.data(), g.data(), mo.data(), v.data(), m, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3, 0.7f);
       gpu()->adamw_update(pd.data(), gd.data(), md.data(), vd.data(), m, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3, 0.7f);
@@ -176,7 +167,7 @@ TEST_CASE("cuda engine: the teacher-shaped MLP trains like the CPU engine for 5 
     oc.clip_grad_norm = 5.0;
     Optimizer cpu_opt(oc, cpu.num_params()), dev_opt(oc, dev.num_params(), gpu());
     for (int step = 0; step < 5; ++step) {
-      const auto x = random_vec(static_cast<size_t>(rows * 784), 100 + step);
+      const auto x = retort::test::random_normal(static_cast<size_t>(rows * 784), 100 + step);
       std::vector<int32_t> y(rows);
       std::vector<uint64_t> ids(rows);
       for (int64_t r = 0; r < rows; ++r) y[r] = static_cast<int32_t>((r * 3 + step) % 10), ids[r] = 64 * step + r;
@@ -192,7 +183,7 @@ TEST_CASE("cuda engine: the teacher-shaped MLP trains like the CPU engine for 5 
         m->apply_constraints();
       }
       INFO(name << " step " << step << " loss cpu " << loss[0] << " cuda " << loss[1]);
-      REQUIRE(close(loss[1], loss[0], 1e-4, 1e-4));
+      REQUIRE(retort::test::within_tolerance(loss[1], loss[0], 1e-4, 1e-4));
     }
     // Tolerance: fp32 GEMMs of length <= 784 in another order, carried through 5 updates.
     const std::vector<float> c(std::as_const(cpu).params().begin(), std::as_const(cpu).params().end());
@@ -216,7 +207,7 @@ TEST_CASE("cuda engine: a restore through the host views (a checkpoint) resumes 
   oc.lr = 1e-3;
   auto run_steps = [&](Model& m, Optimizer& opt, int first, int last) {
     for (int step = first; step < last; ++step) {
-      const auto x = random_vec(static_cast<size_t>(rows * 784), 300 + step);
+      const auto x = retort::test::random_normal(static_cast<size_t>(rows * 784), 300 + step);
       std::vector<int32_t> y(rows);
       std::vector<uint64_t> ids(rows);
       for (int64_t r = 0; r < rows; ++r) y[r] = static_cast<int32_t>((r + step) % 10), ids[r] = 32 * step + r;

@@ -10,12 +10,12 @@
 #include <cstring>
 #include <tuple>
 #include <utility>
-#include <random>
 #include <vector>
 
 #include "core/distill/distill_objective.h"
 #include "core/model/model.h"
 #include "core/optim/optimizer.h"
+#include "tests/support/numeric.h"
 #include "tests/unit/engine_compute/fake_device_compute.h"
 
 using namespace retort::core;
@@ -24,13 +24,6 @@ namespace kernels = retort::kernels;
 
 namespace {
 
-std::vector<float> normal_values(size_t n, float scale, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g);
-  return v;
-}
 
 // Teacher logits of sample id i: a fixed function of i, so any batch sees the same rows.
 class FixedTeacherSource final : public TeacherSource {
@@ -39,7 +32,7 @@ class FixedTeacherSource final : public TeacherSource {
   kernels::TeacherLogits fetch(int64_t /*step*/, std::span<const int64_t> ids) override {
     std::vector<float> rows;
     for (int64_t id : ids) {
-      const std::vector<float> r = normal_values(static_cast<size_t>(vocab_), 3.f, static_cast<uint32_t>(id));
+      const std::vector<float> r = retort::test::random_normal(static_cast<size_t>(vocab_), static_cast<uint32_t>(id), 3.f);
       rows.insert(rows.end(), r.begin(), r.end());
     }
     encoded_.encode(rows.data(), static_cast<int64_t>(ids.size()), vocab_, enc_);
@@ -101,7 +94,7 @@ TEST_CASE("the distillation objective on device memory equals the CPU one bitwis
   std::vector<int32_t> labels(rows);
   for (int64_t r = 0; r < rows; ++r) labels[static_cast<size_t>(r)] = static_cast<int32_t>((ids[r] * 7) % vocab);
   const StepBatch batch{0, 0, ids, labels.data(), rows};
-  const std::vector<float> logits = normal_values(static_cast<size_t>(rows * vocab), 2.f, 99);
+  const std::vector<float> logits = retort::test::random_normal(static_cast<size_t>(rows * vocab), 99, 2.f);
 
   // CPU path.
   std::vector<float> cpu_dlogits(logits.size(), -1.f);
@@ -191,7 +184,7 @@ TEST_CASE("a few distillation steps on device memory train bitwise like the CPU"
       keys.push_back(static_cast<uint64_t>(500 + step * 10 + r));
       labels.push_back(static_cast<int32_t>((step + r) % spec.classes));
     }
-    const std::vector<float> x = normal_values(static_cast<size_t>(rows * spec.in_features), 1.f, 7 + step);
+    const std::vector<float> x = retort::test::random_normal(static_cast<size_t>(rows * spec.in_features), static_cast<uint32_t>(7 + step));
     const StepBatch batch{step, 0, ids, labels.data(), rows};
     double losses[2];
     int i = 0;
