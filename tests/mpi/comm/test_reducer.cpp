@@ -66,6 +66,30 @@ std::vector<double> reference_mean(size_t count, const std::function<float(int, 
   return ref;
 }
 
+// Every rank's random_grads input and their float64 mean, for the random-input cases.
+struct RandomInputs {
+  std::vector<std::vector<float>> inputs;  // [rank][element]
+  std::vector<double> ref;
+
+  explicit RandomInputs(size_t count) {
+    for (int r = 0; r < world_size(); ++r) inputs.push_back(random_grads(r, count));
+    ref = reference_mean(count, [&](int r, size_t i) { return inputs[static_cast<size_t>(r)][i]; });
+  }
+  // max over elements of |got - ref| / (1e-30 + mean |input| * rounding), rounding being the
+  // relative error bound of the wire's arithmetic: <= 1 when the result is within that bound.
+  double worst_error(const std::vector<float>& got, double rounding) const {
+    const int n = world_size();
+    double worst = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      double abs_sum = 0;
+      for (int r = 0; r < n; ++r) abs_sum += std::fabs(inputs[static_cast<size_t>(r)][i]);
+      const double tol = 1e-30 + (abs_sum / n) * rounding;
+      worst = std::max(worst, std::fabs(got[i] - ref[i]) / tol);
+    }
+    return worst;
+  }
+};
+
 // All ranks hold the same bytes.
 bool identical_on_all_ranks(const std::vector<float>& g) {
   std::vector<float> first(g);
@@ -134,10 +158,8 @@ TEST_CASE("reducer: integer inputs average exactly for bucket sizes from 1 byte 
 TEST_CASE("reducer: random inputs match the float64 mean and are bitwise reproducible", "[reducer]") {
   const int rank = world_rank(), n = world_size();
   const size_t count = 200003;
-  std::vector<std::vector<float>> inputs;
-  for (int r = 0; r < n; ++r) inputs.push_back(random_grads(r, count));
-  const auto grad = [&](int r, size_t i) { return inputs[static_cast<size_t>(r)][i]; };
-  const std::vector<double> ref = reference_mean(count, grad);
+  const RandomInputs random(count);
+  const auto& inputs = random.inputs;
 
   std::vector<std::vector<float>> runs;
   for (unsigned run = 0; run < 2; ++run) {
@@ -150,15 +172,8 @@ TEST_CASE("reducer: random inputs match the float64 mean and are bitwise reprodu
     }
     runs.push_back(g);
   }
-  double worst = 0;
-  for (size_t i = 0; i < count; ++i) {
-    double abs_sum = 0;
-    for (int r = 0; r < n; ++r) abs_sum += std::fabs(grad(r, i));
-    // fp32 summation of n terms then one division: n roundings of at most 2^-24 of the magnitudes.
-    const double tol = 1e-30 + (abs_sum / n) * (n + 1) * std::ldexp(1.0, -24);
-    worst = std::max(worst, std::fabs(runs[0][i] - ref[i]) / tol);
-  }
-  CHECK(worst <= 1.0);
+  // fp32 summation of n terms then one division: n roundings of at most 2^-24 of the magnitudes.
+  CHECK(random.worst_error(runs[0], (n + 1) * std::ldexp(1.0, -24)) <= 1.0);
   CHECK(std::memcmp(runs[0].data(), runs[1].data(), count * 4) == 0);
   CHECK(identical_on_all_ranks(runs[0]));
 }
@@ -166,10 +181,8 @@ TEST_CASE("reducer: random inputs match the float64 mean and are bitwise reprodu
 TEST_CASE("reducer: bf16 wire stays within bf16 rounding of the float64 mean, reproducibly", "[reducer]") {
   const int rank = world_rank(), n = world_size();
   const size_t count = 30011;
-  std::vector<std::vector<float>> inputs;
-  for (int r = 0; r < n; ++r) inputs.push_back(random_grads(r, count));
-  const auto grad = [&](int r, size_t i) { return inputs[static_cast<size_t>(r)][i]; };
-  const std::vector<double> ref = reference_mean(count, grad);
+  const RandomInputs random(count);
+  const auto& inputs = random.inputs;
   std::vector<std::vector<float>> runs;
   for (int run = 0; run < 2; ++run) {
     std::vector<float> g = inputs[static_cast<size_t>(rank)];
@@ -178,15 +191,8 @@ TEST_CASE("reducer: bf16 wire stays within bf16 rounding of the float64 mean, re
     reducer->wait();
     runs.push_back(g);
   }
-  double worst = 0;
-  for (size_t i = 0; i < count; ++i) {
-    double abs_sum = 0;
-    for (int r = 0; r < n; ++r) abs_sum += std::fabs(grad(r, i));
-    // n roundings of the inputs to bf16, n - 1 of the partial sums (2^-9 relative each), one fp32 division.
-    const double tol = 1e-30 + (abs_sum / n) * (2 * n) * std::ldexp(1.0, -9);
-    worst = std::max(worst, std::fabs(runs[0][i] - ref[i]) / tol);
-  }
-  CHECK(worst <= 1.0);
+  // n roundings of the inputs to bf16, n - 1 of the partial sums (2^-9 relative each), one fp32 division.
+  CHECK(random.worst_error(runs[0], (2 * n) * std::ldexp(1.0, -9)) <= 1.0);
   CHECK(std::memcmp(runs[0].data(), runs[1].data(), count * 4) == 0);
   CHECK(identical_on_all_ranks(runs[0]));
 }
