@@ -23,7 +23,8 @@ done
 packages=(g++ make cmake pkg-config git ca-certificates
           libopenmpi-dev openmpi-bin libeigen3-dev libyaml-cpp-dev catch2 zlib1g-dev
           libcli11-dev nlohmann-json3-dev libxxhash-dev libzstd-dev libfmt-dev
-          dataset-fashion-mnist)
+          dataset-fashion-mnist
+          libpcre2-dev libsentencepiece-dev sentencepiece python3-venv fortunes jargon-text)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
