@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "kernels/cpu/kd_loss_cpu_math.h"  // vexp: the project's vectorisable exp
 
 namespace retort::kernels {
 namespace {
@@ -19,6 +20,7 @@ using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMa
 using Strided = Eigen::OuterStride<>;
 using CRows = Eigen::Map<const RowMat, 0, Strided>;
 using Rows = Eigen::Map<RowMat, 0, Strided>;
+using cpu::vexp;
 constexpr int64_t kTile = kAttentionTile;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
@@ -39,14 +41,33 @@ inline int64_t keys_for(const AttentionShape& s, int64_t i) {
   return std::min(s.kv_len, s.q_start + i + 1);
 }
 
+inline float reduce_lanes(const float* lane) {
+  return ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+}
+
 // Σ a∘b over n floats in a fixed order (8 lanes, fixed lane reduction, tail in order).
 inline float dot_fixed(const float* a, const float* b, int64_t n) {
   float lane[8] = {};
   const int64_t body = n - n % 8;
-  for (int64_t i = 0; i < body; i += 8)
+  for (int64_t i = 0; i < body; i += 8) {
+#pragma omp simd
     for (int64_t l = 0; l < 8; ++l) lane[l] = std::fma(a[i + l], b[i + l], lane[l]);
-  float sum = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+  }
+  float sum = reduce_lanes(lane);
   for (int64_t i = body; i < n; ++i) sum = std::fma(a[i], b[i], sum);
+  return sum;
+}
+
+// Σ a over n floats in the same fixed order.
+inline float sum_fixed(const float* a, int64_t n) {
+  float lane[8] = {};
+  const int64_t body = n - n % 8;
+  for (int64_t i = 0; i < body; i += 8) {
+#pragma omp simd
+    for (int64_t l = 0; l < 8; ++l) lane[l] += a[i + l];
+  }
+  float sum = reduce_lanes(lane);
+  for (int64_t i = body; i < n; ++i) sum += a[i];
   return sum;
 }
 
@@ -70,17 +91,16 @@ void forward_tile(const float* q, const float* k, const float* v, float* out, fl
     for (int64_t i = 0; i < nq; ++i) {
       float* row = St.row(i).data();
       const int64_t valid = std::clamp<int64_t>(keys_for(s, q0 + i) - k0, 0, nk);
-      float mx = m[i];
+      float mx = m[i];  // max is exact in any order
+#pragma omp simd reduction(max : mx)
       for (int64_t j = 0; j < valid; ++j) {
         row[j] *= s.scale;
         mx = std::max(mx, row[j]);
       }
-      float sum = 0.f;
-      for (int64_t j = 0; j < valid; ++j) {
-        row[j] = std::exp(row[j] - mx);
-        sum += row[j];
-      }
+#pragma omp simd
+      for (int64_t j = 0; j < valid; ++j) row[j] = vexp(row[j] - mx);
       for (int64_t j = valid; j < nk; ++j) row[j] = 0.f;
+      const float sum = sum_fixed(row, valid);
       const float corr = m[i] == kNegInf ? 0.f : std::exp(m[i] - mx);
       l[i] = std::fma(l[i], corr, sum);
       m[i] = mx;
@@ -139,12 +159,14 @@ void backward_head(const float* q, const float* k, const float* v, const float* 
       for (int64_t i = 0; i < nq; ++i) {
         const int64_t valid = std::clamp<int64_t>(keys_for(s, q0 + i) - k0, 0, nk);
         const float li = lse_b[q0 + i], Di = D[q0 + i];
+        float* p = &Pt(i, 0);
+        float* ds = &dSt(i, 0);
+#pragma omp simd
         for (int64_t j = 0; j < valid; ++j) {
-          const float p = std::exp(std::fma(Pt(i, j), s.scale, -li));
-          Pt(i, j) = p;
-          dSt(i, j) = p * (dSt(i, j) - Di) * s.scale;
+          p[j] = vexp(std::fma(p[j], s.scale, -li));
+          ds[j] = p[j] * (ds[j] - Di) * s.scale;
         }
-        for (int64_t j = valid; j < nk; ++j) Pt(i, j) = dSt(i, j) = 0.f;
+        for (int64_t j = valid; j < nk; ++j) p[j] = ds[j] = 0.f;
       }
       dVt.noalias() += Pt.transpose() * dO;
       dKt.noalias() += dSt.transpose() * Q;

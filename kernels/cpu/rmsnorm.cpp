@@ -16,8 +16,10 @@ constexpr int64_t kParallelMin = 1 << 15;
 inline float dot_fixed(const float* a, const float* b, int64_t n) {
   float lane[kLanes] = {};
   const int64_t body = n - n % kLanes;
-  for (int64_t i = 0; i < body; i += kLanes)
+  for (int64_t i = 0; i < body; i += kLanes) {
+#pragma omp simd
     for (int64_t l = 0; l < kLanes; ++l) lane[l] = std::fma(a[i + l], b[i + l], lane[l]);
+  }
   float sum = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
   for (int64_t i = body; i < n; ++i) sum = std::fma(a[i], b[i], sum);
   return sum;
@@ -59,9 +61,11 @@ void rmsnorm_backward(const float* x, const float* w, const float* rstd, const f
     // Σ (w∘dy)∘x in the fixed order, without a temporary row.
     float lane[kLanes] = {};
     const int64_t body = dim - dim % kLanes;
-    for (int64_t i = 0; i < body; i += kLanes)
+    for (int64_t i = 0; i < body; i += kLanes) {
+#pragma omp simd
       for (int64_t l = 0; l < kLanes; ++l)
         lane[l] = std::fma(w[i + l] * dyr[i + l], xr[i + l], lane[l]);
+    }
     float gx = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
     for (int64_t i = body; i < dim; ++i) gx = std::fma(w[i] * dyr[i], xr[i], gx);
     const float coef = inv * inv * gx / float(dim);

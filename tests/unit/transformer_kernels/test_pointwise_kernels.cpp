@@ -113,7 +113,7 @@ TEST_CASE("rope forward and backward match the reference and leave row padding a
   }
 }
 
-TEST_CASE("swiglu forward and backward match the reference, flat and strided",
+TEST_CASE("swiglu forward and backward match the reference",
           "[transformer_kernels][swiglu]") {
   for (int64_t n : {1, 7, 100, 5000}) {
     const auto g = padded_random(n, 31, 3.f), u = padded_random(n, 32), dout = padded_random(n, 33);
@@ -128,6 +128,23 @@ TEST_CASE("swiglu forward and backward match the reference, flat and strided",
     REQUIRE(worst_ratio("swiglu dup", du.data(), rdu.data(), n, 1e-6, 1e-6) <= 1);
     for (auto* v : {&out, &dg, &du}) REQUIRE(tail_intact(*v, n));
   }
+  // Large |gate|: σ saturates (exp's argument stays <= 0 in the kernel).
+  const std::vector<float> g = {-100.f, -88.f, -87.5f, -20.f, -0.f, 0.f, 20.f, 88.f, 100.f};
+  const std::vector<float> u(g.size(), 1.5f), dout(g.size(), 0.75f);
+  std::vector<float> out(g.size()), dg(g.size()), du(g.size());
+  swiglu_forward(g.data(), u.data(), out.data(), g.size());
+  swiglu_backward(g.data(), u.data(), dout.data(), dg.data(), du.data(), g.size());
+  Vec ro, rdg, rdu;
+  const Vec gd(g.begin(), g.end()), ud(u.begin(), u.end()), dd(dout.begin(), dout.end());
+  retort::test::tk::swiglu_forward(gd, ud, ro);
+  retort::test::tk::swiglu_backward(gd, ud, dd, rdg, rdu);
+  REQUIRE(worst_ratio("swiglu saturated out", out.data(), ro.data(), g.size(), 1e-6, 1e-6) <= 1);
+  REQUIRE(worst_ratio("swiglu saturated dgate", dg.data(), rdg.data(), g.size(), 1e-6, 1e-6) <= 1);
+  REQUIRE(worst_ratio("swiglu saturated dup", du.data(), rdu.data(), g.size(), 1e-6, 1e-6) <= 1);
+}
+
+TEST_CASE("swiglu strided over the halves of a fused buffer matches the reference",
+          "[transformer_kernels][swiglu]") {
   // Strided: gate and up are the two halves of one [rows, 2*cols] buffer, out has padding.
   const int64_t rows = 13, cols = 37, in_stride = 2 * cols, out_stride = cols + 3;
   const auto fused = padded_random(rows * in_stride, 34, 2.f), dout = padded_random(rows * out_stride, 35);
