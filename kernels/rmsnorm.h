@@ -12,8 +12,9 @@ void rmsnorm_forward(const float* x, const float* w, float* y, float* rstd, int6
 
 // With r = rstd[row] from the forward and g = w ∘ dy:
 //   dx = r · (g − x · r² · (Σ g∘x) / dim)   (dx[rows, dim] overwritten; may alias dy)
-//   dw[dim] += Σ_rows dy ∘ x · r            (rows added in increasing order, independent of the
-//                                            thread count)
+//   dw[dim] += Σ_rows dy ∘ x · r            (a fixed order independent of the thread count: rows
+//                                            summed in increasing order within chunks of 32,
+//                                            then the chunk sums in increasing order)
 void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* dy,
                       float* dx, float* dw, int64_t rows, int64_t dim);
 

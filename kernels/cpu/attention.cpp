@@ -87,16 +87,13 @@ void forward_tile(const float* q, const float* k, const float* v, float* out, fl
     const CRows K(kb + k0 * s.kv_stride, nk, d, Strided(s.kv_stride));
     const CRows V(vb + k0 * s.kv_stride, nk, d, Strided(s.kv_stride));
     auto St = S.leftCols(nk);
-    St.noalias() = Q * K.transpose();
+    St.noalias() = s.scale * (Q * K.transpose());
     for (int64_t i = 0; i < nq; ++i) {
       float* row = St.row(i).data();
       const int64_t valid = std::clamp<int64_t>(keys_for(s, q0 + i) - k0, 0, nk);
       float mx = m[i];  // max is exact in any order
 #pragma omp simd reduction(max : mx)
-      for (int64_t j = 0; j < valid; ++j) {
-        row[j] *= s.scale;
-        mx = std::max(mx, row[j]);
-      }
+      for (int64_t j = 0; j < valid; ++j) mx = row[j] > mx ? row[j] : mx;
 #pragma omp simd
       for (int64_t j = 0; j < valid; ++j) row[j] = vexp(row[j] - mx);
       for (int64_t j = valid; j < nk; ++j) row[j] = 0.f;
