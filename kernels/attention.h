@@ -34,7 +34,8 @@ void attention_forward(const float* q, const float* k, const float* v, float* ou
 // k/v) are OVERWRITTEN on their head slices (other floats of the rows untouched, so dq/dk/dv may
 // be views into one fused buffer). P is recomputed per tile from lse, D_i = Σ dout_i ∘ out_i.
 // dq of a query sums over key tiles in increasing order; dk/dv of a kv head sum over its query
-// heads in increasing head order.
+// heads in increasing head order (via a scratch of 2·batch·n_heads·kv_len·head_dim floats when
+// n_kv_heads < n_heads). lse must not be null.
 void attention_backward(const float* q, const float* k, const float* v, const float* out,
                         const float* lse, const float* dout, float* dq, float* dk, float* dv,
                         const AttentionShape& s);

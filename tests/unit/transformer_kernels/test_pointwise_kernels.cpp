@@ -71,10 +71,16 @@ TEST_CASE("rmsnorm forward and backward match the reference", "[transformer_kern
     for (auto* v : {&y, &dx}) REQUIRE(tail_intact(*v, rows * dim));
     REQUIRE(tail_intact(rstd, rows));
     REQUIRE(tail_intact(dw, dim));
-    // Inference form: no rstd output, same y bits.
+    // Inference form: no rstd output, same y bits. In place (y = x, dx = dy): same bits.
     auto y2 = padded_sentinels(rows * dim);
     rmsnorm_forward(x.data(), w.data(), y2.data(), nullptr, rows, dim, eps);
     REQUIRE(std::memcmp(y.data(), y2.data(), sizeof(float) * rows * dim) == 0);
+    auto xy = x, dydx = dy, dw2 = padded_random(dim, 14);
+    rmsnorm_forward(xy.data(), w.data(), xy.data(), nullptr, rows, dim, eps);
+    REQUIRE(std::memcmp(xy.data(), y.data(), sizeof(float) * rows * dim) == 0);
+    rmsnorm_backward(x.data(), w.data(), rstd.data(), dydx.data(), dydx.data(), dw2.data(), rows, dim);
+    REQUIRE(std::memcmp(dydx.data(), dx.data(), sizeof(float) * rows * dim) == 0);
+    REQUIRE(std::memcmp(dw2.data(), dw.data(), sizeof(float) * dim) == 0);
   }
 }
 
