@@ -72,6 +72,8 @@ inline float sum_fixed(const float* a, int64_t n) {
 }
 
 // One query tile of one (sequence, head): rows [q0, q0+nq) against keys [0, keys_for(last)).
+// Shapes: Q [nq, d] (strided), per key tile K, V [nk, d] (strided), S [nq, nk] scores then
+// probabilities, acc [nq, d] the unnormalised output; m, l [nq] running max and sum.
 void forward_tile(const float* q, const float* k, const float* v, float* out, float* lse,
                   const AttentionShape& s, int64_t b, int64_t h, int64_t q0) {
   const int64_t d = s.head_dim, g = h / (s.n_heads / s.n_kv_heads);
@@ -114,7 +116,8 @@ void forward_tile(const float* q, const float* k, const float* v, float* out, fl
 }
 
 // Backward of one (sequence, head): dq rows of head h overwritten; this head's dk/dv for keys
-// [0, kv_len) written to dk_h/dv_h (row stride dkv_stride).
+// [0, kv_len) written to dk_h/dv_h (row stride dkv_stride). Shapes per (key tile, query tile):
+// K, V, dK, dV [nk, d]; Q, dO, dQ [nq, d] (strided); P, dS [nq, nk] (dS holds dP first); D [q_len].
 void backward_head(const float* q, const float* k, const float* v, const float* out,
                    const float* lse, const float* dout, float* dq, float* dk_h, float* dv_h,
                    int64_t dkv_stride, const AttentionShape& s, int64_t b, int64_t h) {

@@ -115,6 +115,7 @@ TEST_CASE("attention matches the reference: KV-cache offsets", "[transformer_ker
   run_case({1, 1, 100, 99, 6, 3, 32, false}, 600);    // one decode step
   run_case({2, 70, 150, 80, 6, 6, 24, false}, 700);   // long chunk, keys in three tiles
   run_case({1, 10, 50, 20, 6, 2, 8, false}, 800);     // cache longer than needed: keys >= 30 unused
+  run_case({2, 5, 12, 10, 2, 1, 8, false}, 850);      // kv_len < q_start + q_len: all keys < 12
 }
 
 TEST_CASE("attention matches the reference: q/k/v in one fused buffer", "[transformer_kernels][attention]") {
