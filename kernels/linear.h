@@ -1,5 +1,6 @@
 // Dense (fully connected) layer kernels: y = x·Wᵀ + b and its backward, with W stored
-// [out, in] row-major (PyTorch layout). CPU implementation: Eigen GEMMs in cpu/linear.cpp.
+// [out, in] row-major (PyTorch layout). CPU implementation: OpenBLAS sgemm in cpu/linear.cpp
+// (deterministic for a fixed thread count).
 #pragma once
 #include <cstdint>
 

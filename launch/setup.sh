@@ -23,6 +23,7 @@ done
 packages=(g++ make cmake pkg-config git ca-certificates
           libopenmpi-dev openmpi-bin libeigen3-dev libyaml-cpp-dev catch2 zlib1g-dev
           libcli11-dev nlohmann-json3-dev libxxhash-dev libzstd-dev libfmt-dev
+          libopenblas-openmp-dev
           dataset-fashion-mnist
           libpcre2-dev libsentencepiece-dev sentencepiece python3-venv fortunes jargon-text)
 missing=()

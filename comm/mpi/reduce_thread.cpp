@@ -18,10 +18,9 @@
 namespace retort::comm {
 namespace {
 
-// What the thread is doing; changed under the mutex. `local`: a short pass over the gradient
-// buffer (bf16 rounding and widening); `mpi`: inside the ring's MPI_Sendrecv steps, which may
-// never return when a peer is gone.
-enum class Phase { idle, local, mpi };
+// What the thread is doing; changed under the mutex. `mpi`: inside the ring's MPI_Sendrecv
+// steps (the bf16 wire's conversions included), which may never return when a peer is gone.
+enum class Phase { idle, mpi };
 
 }  // namespace
 
@@ -31,43 +30,26 @@ struct ReduceThread::Shared {
   std::vector<BucketRange> buckets;
   DType wire = DType::f32;
   int ranks = 1;
-  // The ring's receive buffer (one chunk), and for the bf16 wire the bf16 copy of the gradients.
-  // MPI may write both until the collective returns, so they live here, with the thread.
+  // The ring's chunk buffers: fp32 receives into `scratch`; the bf16 wire stages its outgoing
+  // and incoming chunks in `wire_send` and `wire_recv`. MPI may write them until the collective
+  // returns, so they live here, with the thread.
   std::vector<float> scratch;
-  std::vector<bf16> wire_buffer, wire_scratch;
+  std::vector<bf16> wire_send, wire_recv;
 
   std::mutex mutex;
   std::condition_variable work;  // to the thread: buckets released, or stop
-  std::condition_variable done;  // to the waiter: the released buckets finished, an error, a phase left
+  std::condition_variable done;  // to the waiter: the released buckets finished, or an error
   int released = 0;              // buckets [0, released) may run this step
   int finished = 0;              // buckets [0, finished) hold the average
   Phase phase = Phase::idle;
   bool stop = false;
   std::string error;  // the thread's first error
 
-  // bf16 wire: round the bucket to bf16 before the ring.
-  void to_wire(const BucketRange& r) {
-    if (wire != DType::bf16) return;
-    for (size_t i = r.begin; i < r.end; ++i) wire_buffer[i] = float_to_bf16(grads[i]);
-  }
-
-  // fp32: the ring leaves the average in the gradient buffer; bf16: it leaves the sum on the wire.
+  // Leaves the average of the bucket in the gradient buffer.
   void reduce(const BucketRange& r) {
     const int n = static_cast<int>(r.end - r.begin);
-    if (wire == DType::bf16) ring_sum_bf16(comm, wire_buffer.data() + r.begin, n, wire_scratch.data());
+    if (wire == DType::bf16) ring_average_bf16(comm, grads + r.begin, n, wire_send.data(), wire_recv.data());
     else ring_average(comm, grads + r.begin, n, scratch.data());
-  }
-
-  // bf16 wire: widen the bf16 sum and divide by S (x * 2^-k for S = 2^k rounds the same as x / S).
-  void from_wire(const BucketRange& r) {
-    if (wire != DType::bf16) return;
-    if ((ranks & (ranks - 1)) == 0) {
-      const float inverse = 1.0f / static_cast<float>(ranks);
-      for (size_t i = r.begin; i < r.end; ++i) grads[i] = bf16_to_float(wire_buffer[i]) * inverse;
-    } else {
-      const float divisor = static_cast<float>(ranks);
-      for (size_t i = r.begin; i < r.end; ++i) grads[i] = bf16_to_float(wire_buffer[i]) / divisor;
-    }
   }
 };
 
@@ -86,15 +68,12 @@ ReduceThread::ReduceThread(MPI_Comm comm, float* grads, std::vector<BucketRange>
   s.buckets = std::move(buckets);
   s.wire = wire;
   RETORT_MPI_CHECK(MPI_Comm_size(comm, &s.ranks));
-  size_t count = 0, largest = 0;
-  for (const BucketRange& r : s.buckets) {
-    count = std::max(count, r.end);
-    largest = std::max(largest, r.end - r.begin);
-  }
+  size_t largest = 0;
+  for (const BucketRange& r : s.buckets) largest = std::max(largest, r.end - r.begin);
   const size_t chunk = (largest + static_cast<size_t>(s.ranks) - 1) / static_cast<size_t>(s.ranks);
   if (wire == DType::bf16) {
-    s.wire_buffer.resize(count);
-    s.wire_scratch.resize(chunk);
+    s.wire_send.resize(chunk);
+    s.wire_recv.resize(chunk);
   } else {
     s.scratch.resize(chunk);
   }
@@ -109,7 +88,6 @@ ReduceThread::~ReduceThread() {
   std::unique_lock lock(s.mutex);
   s.stop = true;
   s.work.notify_one();
-  s.done.wait(lock, [&] { return s.phase != Phase::local; });  // a pass over one bucket: short
   if (s.phase == Phase::mpi) {
     // Error path only: the step failed with a bucket in flight (wait() timed out on a dead or
     // stalled peer, or another error unwound the step), and the caller is about to abort the job.
@@ -117,7 +95,7 @@ ReduceThread::~ReduceThread() {
     // communicator under a pending operation is not allowed: the thread is detached and the
     // communicator leaked. The shared state (buffers MPI may still write) lives on with the
     // thread, which leaves without touching the gradient buffer again if MPI ever returns; an
-    // fp32 ring writes the gradient buffer in place until then, as the job is ending.
+    // ring (fp32 or bf16) writes the gradient buffer in place until then, as the job is ending.
     thread_.detach();
     return;
   }
@@ -159,15 +137,6 @@ void ReduceThread::run(const std::shared_ptr<Shared>& shared) {
     const int b = s.finished;
     const BucketRange r = s.buckets[static_cast<size_t>(b)];
 
-    s.phase = Phase::local;
-    lock.unlock();
-    s.to_wire(r);
-    lock.lock();
-    if (s.stop) {  // the reducer is going away: do not start a collective it will not wait for
-      s.phase = Phase::idle;
-      s.done.notify_all();
-      return;
-    }
     s.phase = Phase::mpi;
     lock.unlock();
     std::string failure;
@@ -187,10 +156,6 @@ void ReduceThread::run(const std::shared_ptr<Shared>& shared) {
       s.done.notify_all();
       continue;
     }
-    s.phase = Phase::local;
-    lock.unlock();
-    s.from_wire(r);
-    lock.lock();
     s.phase = Phase::idle;
     ++s.finished;
     // Wake the waiter only when it may be done (it waits for all released buckets), or stopping.

@@ -1,5 +1,6 @@
 // CPU distillation loss for one row with a dense teacher: max pass, exp pass (2 exps per
-// element, 3 when α > 0 and T ≠ 1), a ḡ pass for rkl/jsd/tvd, then the gradient pass.
+// element; softmax(z) for the CE reuses exp(z/T) when T is 1, 2 or 4, otherwise a third exp),
+// a ḡ pass for rkl/jsd/tvd, then the gradient pass.
 #include <cmath>
 #include <limits>
 
@@ -16,9 +17,18 @@ void RowScratch::reserve(int64_t vocab) {
 
 namespace {
 
+// e^(2^N): e squared N times (e itself for N = 0).
+template <int N>
+[[gnu::always_inline]] inline float squared(float e) {
+  if constexpr (N == 0) return e;
+  else return squared<N - 1>(e * e);
+}
+
 // The per-row work once z and t are float rows; kDiv is fixed at compile time so every inner
-// loop is a straight-line `omp simd` loop.
-template <Divergence kDiv>
+// loop is a straight-line `omp simd` loop. kSquarings > 0 (T = 2^kSquarings, α > 0): the CE's
+// exp(z - z_max) is exp(a - a_max) squared kSquarings times, since a = z·2^-kSquarings is exact
+// and so T·(a - a_max) is exactly the rounded z - z_max.
+template <Divergence kDiv, int kSquarings>
 void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, const float* t, const float* a,
                     const float* b, float z_max, float t_max, RowScratch& scratch, RowOutput& out) {
   const int64_t V = setup.vocab;
@@ -30,11 +40,11 @@ void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, c
   // their sums, Σ e_b·d and Σ e_a·d with d = (b - b_max) - (a - a_max) (fkl/rkl losses), and
   // Σ e_b·(b - b_max) (entropy). Differences from the maxima are exact near them (±1e4 logits).
   constexpr bool kl_sums = kDiv == Divergence::fkl || kDiv == Divergence::rkl;
-  double sum_a = 0, sum_b = 0, w_p = 0, w_q = 0, e_b = 0;
+  double sum_a = 0, sum_b = 0, w_p = 0, w_q = 0, e_b = 0, sum_s = 0;
   for (int64_t c = 0; c < V; c += kSumChunk) {
     const int64_t end = c + kSumChunk < V ? c + kSumChunk : V;
-    float sa = 0, sb = 0, wp = 0, wq = 0, eb = 0;
-#pragma omp simd reduction(+ : sa, sb, wp, wq, eb)
+    float sa = 0, sb = 0, wp = 0, wq = 0, eb = 0, ss = 0;
+#pragma omp simd reduction(+ : sa, sb, wp, wq, eb, ss)
     for (int64_t i = c; i < end; ++i) {
       const float da = a[i] - a_max, db = b[i] - b_max;
       const float ea = vexp(da), ebv = vexp(db);
@@ -42,6 +52,7 @@ void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, c
       p_exp[i] = ebv;
       sa += ea;
       sb += ebv;
+      if constexpr (kSquarings > 0) ss += squared<kSquarings>(ea);
       if constexpr (kl_sums) {
         wp += keep_if(ebv > 0.0f, ebv * (db - da));
         wq += keep_if(ea > 0.0f, ea * (db - da));
@@ -53,9 +64,10 @@ void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, c
     w_p += wp;
     w_q += wq;
     e_b += eb;
+    sum_s += ss;
   }
-  const bool separate_s = setup.with_ce && setup.temperature != 1.0f;
-  const double sum_z = separate_s ? exp_row(z, 1.0f, z_max, scratch.s.data(), V) : sum_a;
+  const bool separate_s = kSquarings == 0 && setup.with_ce && setup.temperature != 1.0f;
+  const double sum_z = kSquarings > 0 ? sum_s : separate_s ? exp_row(z, 1.0f, z_max, scratch.s.data(), V) : sum_a;
   const float* s_exp = separate_s ? scratch.s.data() : q_exp;
   const double log_sa_d = std::log(sum_a), log_sb_d = std::log(sum_b);
   const float log_sa = static_cast<float>(log_sa_d), log_sb = static_cast<float>(log_sb_d);
@@ -93,7 +105,7 @@ void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, c
   const float gb = static_cast<float>(g_bar);
 #pragma omp simd
   for (int64_t i = 0; i < V; ++i) {
-    const float q = q_exp[i] * inv_sa, s = s_exp[i] * inv_sz;
+    const float q = q_exp[i] * inv_sa, s = squared<kSquarings>(s_exp[i]) * inv_sz;
     float gq;
     if constexpr (kDiv == Divergence::fkl) {
       gq = -(p_exp[i] * inv_sb);
@@ -119,6 +131,17 @@ void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, c
   if (setup.want_agree) out.agree = first_index_of(z, V, z_max) == first_index_of(t, V, t_max);
 }
 
+template <int kSquarings>
+void dense_row_for(const RowSetup& setup, const RowInput& in, const float* z, const float* t, const float* a,
+                   const float* b, float z_max, float t_max, RowScratch& scratch, RowOutput& out) {
+  switch (setup.divergence) {
+    case Divergence::fkl: return dense_row_impl<Divergence::fkl, kSquarings>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
+    case Divergence::rkl: return dense_row_impl<Divergence::rkl, kSquarings>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
+    case Divergence::jsd: return dense_row_impl<Divergence::jsd, kSquarings>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
+    case Divergence::tvd: return dense_row_impl<Divergence::tvd, kSquarings>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
+  }
+}
+
 }  // namespace
 
 void dense_row(const RowSetup& setup, const RowInput& in, RowScratch& scratch, RowOutput& out) {
@@ -130,11 +153,11 @@ void dense_row(const RowSetup& setup, const RowInput& in, RowScratch& scratch, R
   const float* a = row_max_scaled(z, setup.inv_temperature, V, scratch.a, z_max, nonfinite);
   const float* b = row_max_scaled(t, setup.inv_temperature, V, scratch.b, t_max, nonfinite);
   if (nonfinite > 0 || z_max == -INFINITY || t_max == -INFINITY) return write_nan_row(setup, in, out);
-  switch (setup.divergence) {
-    case Divergence::fkl: return dense_row_impl<Divergence::fkl>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
-    case Divergence::rkl: return dense_row_impl<Divergence::rkl>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
-    case Divergence::jsd: return dense_row_impl<Divergence::jsd>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
-    case Divergence::tvd: return dense_row_impl<Divergence::tvd>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
+  const int squarings = !setup.with_ce ? 0 : setup.temperature == 2.0f ? 1 : setup.temperature == 4.0f ? 2 : 0;
+  switch (squarings) {
+    case 1: return dense_row_for<1>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
+    case 2: return dense_row_for<2>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
+    default: return dense_row_for<0>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
   }
 }
 

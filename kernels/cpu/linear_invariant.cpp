@@ -1,91 +1,96 @@
-// CPU batch-invariant linear forward: a fixed-order dot product per output element, blocked
-// over rows and outputs only for cache reuse (blocking never changes an element's arithmetic).
+// CPU batch-invariant linear forward: the fixed per-element dot product of the header, computed
+// by register tiles of R rows x O outputs (AVX2 FMA) over cache blocks of outputs, threaded over
+// those blocks. Tiles, blocks and threads only decide which elements are computed together and
+// when; an element's own sequence of operations never changes, so neither does its result.
 #include "kernels/linear_invariant.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
-#include <cstring>
 
 namespace retort::kernels {
 namespace {
 
-typedef float f32x8 __attribute__((vector_size(32)));
-
-inline f32x8 load8(const float* p) {
-  f32x8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+// The header's lane reduction of one 8-lane partial sum: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
+inline float reduce_lanes(__m256 a) {
+  const __m128 l = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));  // a_i + a_{i+4}
+  const __m128 s = _mm_add_ps(l, _mm_movehl_ps(l, l));                                  // l0+l2, l1+l3
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
 }
 
-// The one definition of an output element's arithmetic (see the header), computed for an
-// R x O tile of (rows, outputs) at once so x and w loads are shared between elements. Every
-// element still has its own accumulator and the same operation sequence, so the tile shape never
-// changes a result: a sample's output is the same whichever tile it falls in.
-template <int R, int O>
-inline void dot_tile(const float* const* x, const float* const* w, int64_t in, float (&out)[R][O]) {
-  const int64_t in8 = in / 8 * 8;
-  f32x8 acc[R][O];
-  for (int r = 0; r < R; ++r)
-    for (int o = 0; o < O; ++o) acc[r][o] = f32x8{0, 0, 0, 0, 0, 0, 0, 0};
-  for (int64_t k = 0; k < in8; k += 8) {
-    f32x8 xv[R], wv[O];
-    for (int r = 0; r < R; ++r) xv[r] = load8(x[r] + k);
-    for (int o = 0; o < O; ++o) wv[o] = load8(w[o] + k);
-    for (int r = 0; r < R; ++r)
-      for (int o = 0; o < O; ++o) {
-        const f32x8 prod = xv[r] * wv[o];
-        acc[r][o] = acc[r][o] + prod;
-      }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int o = 0; o < O; ++o) {
-      const f32x8& a = acc[r][o];
-      float s = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-      for (int64_t k = in8; k < in; ++k) {
-        const float prod = x[r][k] * w[o][k];
-        s = s + prod;
-      }
-      out[r][o] = s;
-    }
-}
-
-// y[r, o0..o0+O) for rows r0..r0+R) with the bias added last.
+// y[r0.., o0..] for an R x O tile: every element gets its own 8-lane accumulator, updated by one
+// FMA per 8 k in order; each x vector is loaded once per k step and each w vector once per k
+// step, shared by the tile (R + O loads for R·O FMAs).
 template <int R, int O>
 inline void tile(const float* x, const float* w, const float* b, float* y, int64_t r0, int64_t o0, int64_t in,
                  int64_t out) {
+  const int64_t in8 = in / 8 * 8;
   const float* xr[R];
   const float* wo[O];
   for (int r = 0; r < R; ++r) xr[r] = x + (r0 + r) * in;
   for (int o = 0; o < O; ++o) wo[o] = w + (o0 + o) * in;
-  float s[R][O];
-  dot_tile<R, O>(xr, wo, in, s);
+  __m256 acc[R][O];
   for (int r = 0; r < R; ++r)
-    for (int o = 0; o < O; ++o) y[(r0 + r) * out + o0 + o] = b ? s[r][o] + b[o0 + o] : s[r][o];
+    for (int o = 0; o < O; ++o) acc[r][o] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < in8; k += 8) {
+    __m256 xv[R];
+    for (int r = 0; r < R; ++r) xv[r] = _mm256_loadu_ps(xr[r] + k);
+    for (int o = 0; o < O; ++o) {
+      const __m256 wv = _mm256_loadu_ps(wo[o] + k);
+      for (int r = 0; r < R; ++r) acc[r][o] = _mm256_fmadd_ps(xv[r], wv, acc[r][o]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int o = 0; o < O; ++o) {
+      float s = reduce_lanes(acc[r][o]);
+      for (int64_t k = in8; k < in; ++k) {
+        const float prod = xr[r][k] * wo[o][k];
+        s = s + prod;
+      }
+      y[(r0 + r) * out + o0 + o] = b ? s + b[o0 + o] : s;
+    }
 }
 
-constexpr int64_t kRowBlock = 16;  // rows sharing one block of weight rows in cache
-constexpr int64_t kOutBlock = 32;  // weight rows (outputs) per block
+// Outputs [o0, o1) of rows [r0, r0 + R): O-wide tiles, then single outputs.
+template <int R, int O>
+inline void row_strip(const float* x, const float* w, const float* b, float* y, int64_t r0, int64_t o0, int64_t o1,
+                      int64_t in, int64_t out) {
+  int64_t o = o0;
+  for (; o + O <= o1; o += O) tile<R, O>(x, w, b, y, r0, o, in, out);
+  for (; o < o1; ++o) tile<R, 1>(x, w, b, y, r0, o, in, out);
+}
+
+// Register tiles within the 16 ymm registers: 3 rows x 4 outputs (12 accumulators, 3 x vectors,
+// 1 w vector), then 2 x 6 and 1 x 8 for the remaining rows (a lone row needs 8 independent
+// chains to cover the FMA latency).
+constexpr int64_t kTileRows = 3;
+
+// Weight rows per cache block: the block (outputs x in floats) stays in L2 while every row of x
+// streams past it, so weights are read from memory once per call.
+constexpr int64_t kBlockFloats = 96 * 1024;
+constexpr int64_t kBlockMultiple = 24;  // a multiple of every tile width
+
+int64_t outputs_per_block(int64_t in, int64_t out) {
+  const int64_t fit = std::max<int64_t>(kBlockMultiple, kBlockFloats / std::max<int64_t>(in, 1) / kBlockMultiple * kBlockMultiple);
+  return std::min(fit, out);
+}
 
 }  // namespace
 
 void linear_forward_batch_invariant(const float* x, const float* w, const float* b, float* y,
                                     int64_t rows, int64_t in, int64_t out) {
-  const int64_t row_blocks = (rows + kRowBlock - 1) / kRowBlock;
-#pragma omp parallel for schedule(static)
-  for (int64_t rb = 0; rb < row_blocks; ++rb) {
-    const int64_t r0 = rb * kRowBlock, r1 = std::min(rows, r0 + kRowBlock);
-    for (int64_t ob = 0; ob < out; ob += kOutBlock) {
-      const int64_t ob1 = std::min(out, ob + kOutBlock);
-      int64_t r = r0;
-      for (; r + 2 <= r1; r += 2) {
-        int64_t o = ob;
-        for (; o + 4 <= ob1; o += 4) tile<2, 4>(x, w, b, y, r, o, in, out);
-        for (; o < ob1; ++o) tile<2, 1>(x, w, b, y, r, o, in, out);
-      }
-      for (; r < r1; ++r) {
-        int64_t o = ob;
-        for (; o + 4 <= ob1; o += 4) tile<1, 4>(x, w, b, y, r, o, in, out);
-        for (; o < ob1; ++o) tile<1, 1>(x, w, b, y, r, o, in, out);
-      }
+  if (rows <= 0 || out <= 0) return;
+  const int64_t block = outputs_per_block(in, out);
+  const int64_t blocks = (out + block - 1) / block;
+#pragma omp parallel for schedule(static) if (blocks > 1 && rows * in * out >= (1 << 18))
+  for (int64_t ob = 0; ob < blocks; ++ob) {
+    const int64_t o0 = ob * block, o1 = std::min(out, o0 + block);
+    int64_t r = 0;
+    for (; r + kTileRows <= rows; r += kTileRows) row_strip<3, 4>(x, w, b, y, r, o0, o1, in, out);
+    switch (rows - r) {
+      case 2: row_strip<2, 6>(x, w, b, y, r, o0, o1, in, out); break;
+      case 1: row_strip<1, 8>(x, w, b, y, r, o0, o1, in, out); break;
+      default: break;
     }
   }
 }

@@ -1,6 +1,8 @@
 // CPU fused optimizer updates (one pass over p, g and the state) and chunked sum of squares.
 #include "kernels/optim.h"
 
+#include "kernels/cpu/sum_squares_f64.h"
+
 #include <cmath>
 #include <vector>
 
@@ -50,9 +52,7 @@ double sum_squares(const float* g, int64_t n) {
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t end = c * kChunk + kChunk < n ? c * kChunk + kChunk : n;
-    double s = 0;
-    for (int64_t i = c * kChunk; i < end; ++i) s += static_cast<double>(g[i]) * g[i];
-    partial[c] = s;
+    partial[c] = sum_squares_f64(g + c * kChunk, end - c * kChunk);
   }
   double total = 0;
   for (double s : partial) total += s;

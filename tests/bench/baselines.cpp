@@ -1,5 +1,7 @@
-// Triad bandwidth and Eigen GEMM baselines.
+// Triad bandwidth, Eigen GEMM and BLAS GEMM baselines.
 #include "tests/bench/baselines.h"
+
+#include <cblas.h>
 
 #include <Eigen/Core>
 #include <vector>
@@ -25,6 +27,18 @@ double eigen_gemm_gflops(int64_t m, int64_t n, int64_t k, int repeats) {
   Eigen::MatrixXf A = Eigen::MatrixXf::Random(m, k), B = Eigen::MatrixXf::Random(k, n), C(m, n);
   const double t = time_median(repeats, [&] { C.noalias() = A * B; });
   volatile float sink = C(0, 0);
+  (void)sink;
+  return 2.0 * static_cast<double>(m) * n * k / t / 1e9;
+}
+
+double blas_gemm_gflops(int64_t m, int64_t n, int64_t k, bool trans_b, int repeats) {
+  std::vector<float> a(static_cast<size_t>(m * k), 0.5f), b(static_cast<size_t>(k * n), 0.25f), c(static_cast<size_t>(m * n));
+  const double t = time_median(repeats, [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+                static_cast<int>(n), static_cast<int>(k), 1.f, a.data(), static_cast<int>(k), b.data(),
+                static_cast<int>(trans_b ? k : n), 0.f, c.data(), static_cast<int>(n));
+  });
+  volatile float sink = c[0];
   (void)sink;
   return 2.0 * static_cast<double>(m) * n * k / t / 1e9;
 }

@@ -14,7 +14,10 @@
 namespace retort::bench {
 
 struct GemmShape {
-  int64_t m, n, k;  // C[m,n] = A[m,k]·B[k,n]
+  int64_t m, n, k;  // C[m,n] = op(A)[m,k]·op(B)[k,n]
+  // Row-major operands as the layer kernels pass them: A stored [k, m] when trans_a, B stored
+  // [n, k] when trans_b.
+  bool trans_a = false, trans_b = false;
 };
 
 struct StepWorkload {
@@ -32,9 +35,9 @@ struct StepWorkload {
     std::vector<GemmShape> g;
     for (size_t l = 0; l + 1 < widths.size(); ++l) {
       const int64_t in = widths[l], out = widths[l + 1];
-      g.push_back({batch, out, in});
-      g.push_back({out, in, batch});
-      if (l > 0) g.push_back({batch, in, out});
+      g.push_back({batch, out, in, false, true});   // y = x·Wᵀ
+      g.push_back({out, in, batch, true, false});   // dW = dyᵀ·x
+      if (l > 0) g.push_back({batch, in, out});     // dx = dy·W
     }
     return g;
   }
