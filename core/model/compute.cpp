@@ -1,7 +1,42 @@
-// ComputeBuffer: memory owned through the Compute that allocated it.
+// ComputeBuffer: memory owned through the Compute that allocated it; the base class's refusal
+// of the transformer ops.
 #include "core/model/compute.h"
 
+#include "core/base/error.h"
+
 namespace retort::core {
+
+const char* compute_op_name(ComputeOp op) {
+  switch (op) {
+    case ComputeOp::embedding: return "embedding";
+    case ComputeOp::rmsnorm: return "rmsnorm";
+    case ComputeOp::rope: return "rope";
+    case ComputeOp::attention: return "attention";
+    case ComputeOp::swiglu: return "swiglu";
+    case ComputeOp::add: return "add";
+  }
+  return "unknown";
+}
+
+namespace {
+[[noreturn]] void unsupported(const Compute& c, ComputeOp op, const char* direction) {
+  RETORT_RUNTIME_ERROR(std::string("compute '") + c.name() + "' does not support the " + compute_op_name(op) +
+                       " op (" + direction + ")");
+}
+}  // namespace
+
+bool Compute::supports(ComputeOp) const { return false; }
+void Compute::embedding_forward(const EmbeddingOp&) { unsupported(*this, ComputeOp::embedding, "forward"); }
+void Compute::embedding_backward(const EmbeddingOp&) { unsupported(*this, ComputeOp::embedding, "backward"); }
+void Compute::rmsnorm_forward(const RmsNormOp&) { unsupported(*this, ComputeOp::rmsnorm, "forward"); }
+void Compute::rmsnorm_backward(const RmsNormOp&) { unsupported(*this, ComputeOp::rmsnorm, "backward"); }
+void Compute::rope_forward(const RopeOp&) { unsupported(*this, ComputeOp::rope, "forward"); }
+void Compute::rope_backward(const RopeOp&) { unsupported(*this, ComputeOp::rope, "backward"); }
+void Compute::attention_forward(const AttentionOp&) { unsupported(*this, ComputeOp::attention, "forward"); }
+void Compute::attention_backward(const AttentionOp&) { unsupported(*this, ComputeOp::attention, "backward"); }
+void Compute::swiglu_forward(const SwigluOp&) { unsupported(*this, ComputeOp::swiglu, "forward"); }
+void Compute::swiglu_backward(const SwigluOp&) { unsupported(*this, ComputeOp::swiglu, "backward"); }
+void Compute::add_inplace(const AddOp&) { unsupported(*this, ComputeOp::add, "forward"); }
 
 ComputeBuffer::ComputeBuffer(std::shared_ptr<Compute> compute, size_t count)
     : compute_(std::move(compute)), count_(count) {

@@ -11,10 +11,64 @@
 
 #include "core/base/tensor.h"
 #include "kernels/activation.h"
+#include "kernels/attention.h"
 #include "kernels/kd_loss.h"
+#include "kernels/rope.h"
 #include "kernels/softmax_xent.h"
 
 namespace retort::core {
+
+// The transformer ops (kernels/{embedding,rmsnorm,rope,attention,swiglu,residual}.h). A
+// Compute runs them only when supports() says so; the base class refuses them.
+enum class ComputeOp : uint8_t { embedding, rmsnorm, rope, attention, swiglu, add };
+const char* compute_op_name(ComputeOp op);  // "embedding", ...
+
+// One argument struct per op, shared by its forward and backward (each reads the fields its
+// kernel contract names). Every pointer is compute memory, token ids and positions included.
+struct EmbeddingOp {
+  const int32_t* tokens = nullptr;  // [n]
+  int64_t n = 0, vocab = 0, dim = 0;
+  const float* table = nullptr;  // forward: [vocab, dim]
+  float* out = nullptr;          // forward: [n, dim]
+  const float* dout = nullptr;   // backward: [n, dim]
+  float* dtable = nullptr;       // backward: [vocab, dim], accumulated
+};
+struct RmsNormOp {
+  const float* x = nullptr;  // [rows, dim]
+  const float* w = nullptr;  // [dim]
+  float* y = nullptr;        // forward: [rows, dim]
+  float* rstd = nullptr;     // forward output (nullable) / backward input: [rows]
+  const float* dy = nullptr;  // backward: [rows, dim]
+  float* dx = nullptr;        // backward: [rows, dim]
+  float* dw = nullptr;        // backward: [dim], accumulated
+  int64_t rows = 0, dim = 0;
+  float eps = 1e-5f;
+};
+struct RopeOp {
+  float* x = nullptr;  // rotated in place (forward: activations, backward: their gradient)
+  const int32_t* positions = nullptr;  // [rows]
+  kernels::RopeParams params{};
+};
+struct AttentionOp {
+  const float *q = nullptr, *k = nullptr, *v = nullptr;
+  float* out = nullptr;       // forward output / backward input
+  float* lse = nullptr;       // [batch, n_heads, q_len]: forward output (nullable) / backward input
+  const float* dout = nullptr;  // backward
+  float *dq = nullptr, *dk = nullptr, *dv = nullptr;  // backward, overwritten
+  kernels::AttentionShape shape{};
+};
+struct SwigluOp {
+  const float *gate = nullptr, *up = nullptr;  // [n]
+  float* out = nullptr;                        // forward: [n]
+  const float* dout = nullptr;                 // backward: [n]
+  float *dgate = nullptr, *dup = nullptr;      // backward: [n]
+  int64_t n = 0;
+};
+struct AddOp {  // y[n] += x[n]
+  float* y = nullptr;
+  const float* x = nullptr;
+  int64_t n = 0;
+};
 
 class Compute {
  public:
@@ -51,6 +105,24 @@ class Compute {
                                 double p) = 0;
   virtual void max_norm_rows(float* w, int64_t rows, int64_t cols, float max_norm) = 0;
 
+  // Batch-invariant mode: every matmul of this Compute uses the fixed-order kernel, whatever the
+  // per-call flag, so a row's outputs never depend on the other rows (the other ops are
+  // batch-invariant by construction).
+  virtual bool batch_invariant() const { return false; }
+  // Transformer ops: false here, and the ops below throw a runtime error naming op and backend.
+  virtual bool supports(ComputeOp op) const;
+  virtual void embedding_forward(const EmbeddingOp& op);
+  virtual void embedding_backward(const EmbeddingOp& op);
+  virtual void rmsnorm_forward(const RmsNormOp& op);
+  virtual void rmsnorm_backward(const RmsNormOp& op);
+  virtual void rope_forward(const RopeOp& op);
+  virtual void rope_backward(const RopeOp& op);
+  virtual void attention_forward(const AttentionOp& op);
+  virtual void attention_backward(const AttentionOp& op);
+  virtual void swiglu_forward(const SwigluOp& op);
+  virtual void swiglu_backward(const SwigluOp& op);
+  virtual void add_inplace(const AddOp& op);
+
   // Loss: kernels/softmax_xent.h with host labels[rows] (returns when the sums are known).
   virtual kernels::XentResult softmax_xent(const float* logits, const int32_t* host_labels, float* dlogits,
                                            int64_t rows, int64_t classes, float grad_scale) = 0;
@@ -74,6 +146,8 @@ class Compute {
 
 // The process's CPU compute (stateless, shared).
 std::shared_ptr<Compute> cpu_compute();
+// The same in batch-invariant mode (teacher forwards, `retort score --batch-invariant`).
+std::shared_ptr<Compute> cpu_compute_batch_invariant();
 
 // Owning, zero-filled float memory of a Compute.
 class ComputeBuffer {

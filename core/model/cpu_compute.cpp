@@ -6,10 +6,14 @@
 #include <new>
 
 #include "kernels/dropout.h"
+#include "kernels/embedding.h"
 #include "kernels/linear.h"
 #include "kernels/linear_invariant.h"
 #include "kernels/max_norm.h"
 #include "kernels/optim.h"
+#include "kernels/residual.h"
+#include "kernels/rmsnorm.h"
+#include "kernels/swiglu.h"
 
 namespace retort::core {
 
@@ -39,7 +43,7 @@ void CpuCompute::zero(void* p, size_t bytes) {
 
 void CpuCompute::linear_forward(const float* x, const float* w, const float* b, float* y, int64_t rows, int64_t in,
                                 int64_t out, bool batch_invariant) {
-  if (batch_invariant) kernels::linear_forward_batch_invariant(x, w, b, y, rows, in, out);
+  if (batch_invariant || batch_invariant_) kernels::linear_forward_batch_invariant(x, w, b, y, rows, in, out);
   else kernels::linear_forward(x, w, b, y, rows, in, out);
 }
 void CpuCompute::linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
@@ -64,6 +68,31 @@ void CpuCompute::dropout_backward(const float* dy, float* dx, const uint64_t* ho
 void CpuCompute::max_norm_rows(float* w, int64_t rows, int64_t cols, float max_norm) {
   kernels::max_norm_rows(w, rows, cols, max_norm);
 }
+void CpuCompute::embedding_forward(const EmbeddingOp& op) {
+  kernels::embedding_forward(op.tokens, op.n, op.table, op.vocab, op.dim, op.out);
+}
+void CpuCompute::embedding_backward(const EmbeddingOp& op) {
+  kernels::embedding_backward(op.tokens, op.n, op.dout, op.vocab, op.dim, op.dtable);
+}
+void CpuCompute::rmsnorm_forward(const RmsNormOp& op) {
+  kernels::rmsnorm_forward(op.x, op.w, op.y, op.rstd, op.rows, op.dim, op.eps);
+}
+void CpuCompute::rmsnorm_backward(const RmsNormOp& op) {
+  kernels::rmsnorm_backward(op.x, op.w, op.rstd, op.dy, op.dx, op.dw, op.rows, op.dim);
+}
+void CpuCompute::rope_forward(const RopeOp& op) { kernels::rope_forward(op.x, op.positions, op.params); }
+void CpuCompute::rope_backward(const RopeOp& op) { kernels::rope_backward(op.x, op.positions, op.params); }
+void CpuCompute::attention_forward(const AttentionOp& op) {
+  kernels::attention_forward(op.q, op.k, op.v, op.out, op.lse, op.shape);
+}
+void CpuCompute::attention_backward(const AttentionOp& op) {
+  kernels::attention_backward(op.q, op.k, op.v, op.out, op.lse, op.dout, op.dq, op.dk, op.dv, op.shape);
+}
+void CpuCompute::swiglu_forward(const SwigluOp& op) { kernels::swiglu_forward(op.gate, op.up, op.out, op.n); }
+void CpuCompute::swiglu_backward(const SwigluOp& op) {
+  kernels::swiglu_backward(op.gate, op.up, op.dout, op.dgate, op.dup, op.n);
+}
+void CpuCompute::add_inplace(const AddOp& op) { kernels::add_inplace(op.y, op.x, op.n); }
 kernels::XentResult CpuCompute::softmax_xent(const float* logits, const int32_t* host_labels, float* dlogits,
                                              int64_t rows, int64_t classes, float grad_scale) {
   return kernels::softmax_xent(logits, host_labels, dlogits, rows, classes, grad_scale);
@@ -90,6 +119,10 @@ void CpuCompute::adamw_update(float* p, const float* g, float* m, float* v, int6
 
 std::shared_ptr<Compute> cpu_compute() {
   static const std::shared_ptr<Compute> instance = std::make_shared<CpuCompute>();
+  return instance;
+}
+std::shared_ptr<Compute> cpu_compute_batch_invariant() {
+  static const std::shared_ptr<Compute> instance = std::make_shared<CpuCompute>(true);
   return instance;
 }
 

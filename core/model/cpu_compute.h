@@ -7,8 +7,10 @@ namespace retort::core {
 
 class CpuCompute : public Compute {
  public:
+  // batch_invariant: every linear_forward uses kernels/linear_invariant.h (see Compute).
+  explicit CpuCompute(bool batch_invariant = false) : batch_invariant_(batch_invariant) {}
   Device device() const override { return Device::cpu; }
-  std::string name() const override { return "cpu"; }
+  std::string name() const override { return batch_invariant_ ? "cpu (batch-invariant)" : "cpu"; }
   bool host_memory() const override { return true; }
   void* stream() const override { return nullptr; }
 
@@ -32,6 +34,19 @@ class CpuCompute : public Compute {
   void dropout_backward(const float* dy, float* dx, const uint64_t* host_keys, int64_t rows, int64_t cols,
                         double p) override;
   void max_norm_rows(float* w, int64_t rows, int64_t cols, float max_norm) override;
+  bool batch_invariant() const override { return batch_invariant_; }
+  bool supports(ComputeOp) const override { return true; }
+  void embedding_forward(const EmbeddingOp& op) override;
+  void embedding_backward(const EmbeddingOp& op) override;
+  void rmsnorm_forward(const RmsNormOp& op) override;
+  void rmsnorm_backward(const RmsNormOp& op) override;
+  void rope_forward(const RopeOp& op) override;
+  void rope_backward(const RopeOp& op) override;
+  void attention_forward(const AttentionOp& op) override;
+  void attention_backward(const AttentionOp& op) override;
+  void swiglu_forward(const SwigluOp& op) override;
+  void swiglu_backward(const SwigluOp& op) override;
+  void add_inplace(const AddOp& op) override;
   kernels::XentResult softmax_xent(const float* logits, const int32_t* host_labels, float* dlogits, int64_t rows,
                                    int64_t classes, float grad_scale) override;
   kernels::KdLossResult kd_loss(const float* logits, const kernels::TeacherLogits& host_teacher,
@@ -43,6 +58,9 @@ class CpuCompute : public Compute {
                   bool nesterov, float grad_scale) override;
   void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
                     float eps, float weight_decay, int64_t t, float grad_scale) override;
+
+ private:
+  bool batch_invariant_ = false;
 };
 
 }  // namespace retort::core

@@ -38,6 +38,7 @@ void ParamLayout::initialize(std::span<float> params, uint64_t seed) const {
     const uint64_t key = kernels::mix64(kernels::mix64(seed ^ 0x1417ull) + t);
     switch (p.init.kind) {
       case ParamInit::Kind::zeros: break;
+      case ParamInit::Kind::ones: std::fill(dst, dst + p.numel, 1.f); break;
       case ParamInit::Kind::uniform:
         for (int64_t i = 0; i < p.numel; ++i) {
           const double u = unit_open(kernels::mix64(key ^ static_cast<uint64_t>(i)));

@@ -8,9 +8,10 @@
 
 namespace retort::core {
 
-// Deterministic initialisation of one tensor: zeros, normal(0, scale) or uniform(-scale, scale).
+// Deterministic initialisation of one tensor: zeros, ones (norm gains), normal(0, scale) or
+// uniform(-scale, scale).
 struct ParamInit {
-  enum class Kind : uint8_t { zeros, normal, uniform } kind = Kind::zeros;
+  enum class Kind : uint8_t { zeros, ones, normal, uniform } kind = Kind::zeros;
   double scale = 0;
 };
 
