@@ -28,11 +28,11 @@ struct TrainState {
 };
 
 // The model's weights as a safetensors image (tensor names from the layout, spec in metadata).
-std::vector<uint8_t> encode_model(const Model& model);
+std::vector<uint8_t> encode_model(const Network& model);
 // Writes final.safetensors-style weights atomically.
-void save_model(const Model& model, const std::string& path);
+void save_model(const Network& model, const std::string& path);
 // Copies validated weights from a parsed file into `model` (names, shapes must match).
-void load_weights(Model& model, const SafetensorsFile& file, const std::string& what);
+void load_weights(Network& model, const SafetensorsFile& file, const std::string& what);
 // Builds the model a weights file describes and loads it. Accepts a .safetensors file or a
 // checkpoint directory (or its manifest.json), which is verified first.
 std::unique_ptr<Model> load_model(const std::string& path);
@@ -43,14 +43,14 @@ class CheckpointStore {
   CheckpointStore(std::string dir, int64_t keep);
   const std::string& dir() const { return dir_; }
   // Writes the checkpoint of `state` and prunes old ones; returns its directory.
-  std::string save(const Model& model, Optimizer& optimizer, const TrainState& state,
+  std::string save(const Network& model, Optimizer& optimizer, const TrainState& state,
                    uint64_t config_hash, uint64_t seed);
   // Checkpoint directories, oldest first.
   std::vector<std::string> list() const;
   // Restores the newest checkpoint that verifies (falling back to older ones, with a warning
   // naming what failed) into model and optimizer; nullopt when there is none. Throws an input
   // error if checkpoints exist but none verifies, or one was written by another config.
-  std::optional<TrainState> restore_latest(Model& model, Optimizer& optimizer,
+  std::optional<TrainState> restore_latest(Network& model, Optimizer& optimizer,
                                            uint64_t config_hash);
 
  private:
@@ -61,7 +61,7 @@ class CheckpointStore {
 // Verifies a checkpoint directory completely (manifest fields, file sizes and XXH3, safetensors
 // structure, tensors against `model`'s layout, optimizer state against `optimizer`, config hash)
 // and only then loads it. Input error naming the directory and the failed check.
-TrainState load_checkpoint(const std::string& dir, Model& model, Optimizer* optimizer,
+TrainState load_checkpoint(const std::string& dir, Network& model, Optimizer* optimizer,
                            uint64_t config_hash);
 
 // The manifest of a checkpoint directory, with every listed file's size and XXH3 verified.

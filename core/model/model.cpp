@@ -34,7 +34,7 @@ std::vector<std::unique_ptr<Layer>> build_mlp(const ModelSpec& spec) {
 }  // namespace
 
 Model::Model(ModelSpec spec, std::shared_ptr<Compute> compute)
-    : spec_(std::move(spec)), compute_(std::move(compute)) {
+    : Network(std::move(compute)), spec_(std::move(spec)) {
   validate(spec_, "model");
   layers_ = build_mlp(spec_);
   bool earlier_params = false;
@@ -64,13 +64,10 @@ Model::Model(ModelSpec spec, std::shared_ptr<Compute> compute)
     r.offset = 0;
     break;
   }
-  params_ = MirroredBuffer(compute_, static_cast<size_t>(layout_.total()));
-  grads_ = MirroredBuffer(compute_, static_cast<size_t>(layout_.total()));
+  allocate_buffers();
   for (auto& layer : layers_)
     layer->bind(layout_, params_.device_for_writing(), grads_.device_for_writing(), *compute_);
 }
-
-void Model::initialize(uint64_t seed) { layout_.initialize(params_.host_for_writing(), seed); }
 
 void Model::ensure_rows(int64_t rows) {
   if (rows <= capacity_rows_) return;

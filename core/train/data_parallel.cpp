@@ -10,7 +10,7 @@
 
 namespace retort::core {
 
-DataParallel::DataParallel(MPI_Comm comm, Model& model, const CommConfig& config, double timeout_s) : comm_(comm) {
+DataParallel::DataParallel(MPI_Comm comm, Network& model, const CommConfig& config, double timeout_s) : comm_(comm) {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
   if (size_ > 1) {

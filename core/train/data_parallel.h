@@ -9,7 +9,7 @@
 
 #include "comm/reducer.h"
 #include "core/config/config.h"
-#include "core/model/model.h"
+#include "core/model/network.h"
 
 namespace retort::core {
 
@@ -19,7 +19,7 @@ class DataParallel {
   // 16 MB on the CPU, 25 MB on CUDA) and comm.grad_dtype (the wire type of gradients) come from
   // `config`. A host-memory model is reduced over MPI; a CUDA model's device gradients with NCCL
   // on the model's stream.
-  DataParallel(MPI_Comm comm, Model& model, const CommConfig& config, double timeout_s);
+  DataParallel(MPI_Comm comm, Network& model, const CommConfig& config, double timeout_s);
   int rank() const { return rank_; }
   int size() const { return size_; }
   // Pass to Model::backward: starts reducing buckets while backward still runs.
