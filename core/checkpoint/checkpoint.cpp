@@ -53,10 +53,10 @@ std::vector<uint8_t> encode_optimizer(Optimizer& optimizer) {
                                       {"retort.steps_done", std::to_string(optimizer.steps_done())}});
 }
 
-void check_same_spec(const Model& model, const nlohmann::json& spec, const std::string& what) {
-  if (spec != to_json(model.spec()))
+void check_same_spec(const Network& model, const nlohmann::json& spec, const std::string& what) {
+  if (spec != model.spec_json())
     RETORT_INPUT_ERROR(what + ": model spec " + spec.dump() + " does not match the configured " +
-                       to_json(model.spec()).dump());
+                       model.spec_json().dump());
 }
 
 // Verifies the optimizer file against `optimizer` and copies its state in.
@@ -89,24 +89,24 @@ void load_optimizer(Optimizer& optimizer, const SafetensorsFile& file, const std
 
 }  // namespace
 
-std::vector<uint8_t> encode_model(const Model& model) {
+std::vector<uint8_t> encode_model(const Network& model) {
   std::vector<NamedTensor> tensors;
   const auto params = model.params();
   for (const ParamTensor& t : model.layout().tensors())
     tensors.push_back({t.name, t.shape, params.subspan(static_cast<size_t>(t.offset),
                                                        static_cast<size_t>(t.numel))});
   return encode_safetensors(tensors, {{"retort.format", kFormat},
-                                      {"retort.model", to_json(model.spec()).dump()}});
+                                      {"retort.model", model.spec_json().dump()}});
 }
 
-void save_model(const Model& model, const std::string& path) {
+void save_model(const Network& model, const std::string& path) {
   const auto parent = fs::path(path).parent_path();
   if (!parent.empty()) fs::create_directories(parent);
   write_file_atomic(path, encode_model(model));
 }
 
 namespace {
-void check_weights(const Model& model, const SafetensorsFile& file, const std::string& what) {
+void check_weights(const Network& model, const SafetensorsFile& file, const std::string& what) {
   const auto& tensors = model.layout().tensors();
   if (file.tensors.size() != tensors.size())
     RETORT_INPUT_ERROR(what + ": has " + std::to_string(file.tensors.size()) +
@@ -122,7 +122,7 @@ void check_weights(const Model& model, const SafetensorsFile& file, const std::s
 }
 }  // namespace
 
-void load_weights(Model& model, const SafetensorsFile& file, const std::string& what) {
+void load_weights(Network& model, const SafetensorsFile& file, const std::string& what) {
   check_weights(model, file, what);
   const auto& tensors = model.layout().tensors();
   auto params = model.params();
@@ -155,7 +155,7 @@ nlohmann::json read_verified_manifest(const std::string& dir) {
   return m;
 }
 
-TrainState load_checkpoint(const std::string& dir, Model& model, Optimizer* optimizer,
+TrainState load_checkpoint(const std::string& dir, Network& model, Optimizer* optimizer,
                            uint64_t config_hash) {
   const nlohmann::json m = read_verified_manifest(dir);
   TrainState state;
@@ -201,7 +201,7 @@ std::vector<std::string> CheckpointStore::list() const {
   return out;
 }
 
-std::string CheckpointStore::save(const Model& model, Optimizer& optimizer, const TrainState& state,
+std::string CheckpointStore::save(const Network& model, Optimizer& optimizer, const TrainState& state,
                                   uint64_t config_hash, uint64_t seed) {
   fs::create_directories(dir_);
   const std::string name = step_dir_name(state.step);
@@ -220,7 +220,7 @@ std::string CheckpointStore::save(const Model& model, Optimizer& optimizer, cons
       {"epoch", state.epoch},
       {"step_in_epoch", state.step_in_epoch},
       {"rng", {{"kind", "counter"}, {"seed", seed}, {"epoch", state.epoch}, {"step", state.step}}},
-      {"model", to_json(model.spec())},
+      {"model", model.spec_json()},
       {"optimizer", {{"file", kOptimFile}, {"steps_done", optimizer.steps_done()}}},
       {"metrics", state.metrics},
       {"files",
@@ -239,7 +239,7 @@ std::string CheckpointStore::save(const Model& model, Optimizer& optimizer, cons
   return final_dir;
 }
 
-std::optional<TrainState> CheckpointStore::restore_latest(Model& model, Optimizer& optimizer,
+std::optional<TrainState> CheckpointStore::restore_latest(Network& model, Optimizer& optimizer,
                                                           uint64_t config_hash) {
   const auto all = list();
   std::string failures;
