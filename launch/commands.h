@@ -39,6 +39,33 @@ struct PlotOptions {
   std::string title;
 };
 
+struct TokenizerTrainOptions {
+  std::vector<std::string> corpus;  // UTF-8 text files, one sentence per line
+  std::string out_dir;
+  int vocab_size = 8000;
+  int64_t max_sentences = 0;  // > 0: a seeded sample of this many lines
+};
+struct TokenizerIoOptions {
+  std::string tokenizer;  // tokenizer.json, .model, .gguf or a model directory
+  std::string file;       // input file; empty: stdin
+  bool lines = false;     // encode: each line separately, one JSON array per line
+};
+struct ShardsCheckOptions {
+  std::string dir;        // a `retort tokenize` output directory
+  std::string tokenizer;  // non-empty: the shards must have been made with it
+};
+struct TokenizeOptions {
+  std::string tokenizer;
+  std::vector<std::string> inputs;  // UTF-8 text files
+  std::string out_dir;
+  std::string separator;            // non-empty: a line equal to it ends a document
+  double val_fraction = 0.0;
+  uint64_t seed = 0;
+  int threads = 0;                  // 0: all cores
+  std::string utf8_errors = "strict";  // strict | replace
+  int64_t shard_tokens = 100'000'000;
+};
+
 int run_train(const JobOptions& options);
 int run_plot(const PlotOptions& options);
 int run_teach(const JobOptions& options);
@@ -47,5 +74,10 @@ int run_inspect(const std::string& file);
 int run_launch(const LaunchOptions& options);
 int run_config_check(const CheckOptions& options);
 int run_version();
+int run_tokenizer_train(const TokenizerTrainOptions& options);
+int run_tokenizer_encode(const TokenizerIoOptions& options);
+int run_tokenizer_decode(const TokenizerIoOptions& options);
+int run_tokenize(const TokenizeOptions& options);
+int run_shards_check(const ShardsCheckOptions& options);
 
 }  // namespace retort::launch

@@ -1,4 +1,5 @@
-// The `retort` command line: subcommands train, teach, eval, inspect, launch, config, version.
+// The `retort` command line: subcommands train, teach, eval, inspect, launch, config, version,
+// tokenizer, tokenize, shards.
 // Every failure ends as one line on stderr and exit code 2 (bad input) or 1 (runtime failure).
 #include <CLI/CLI.hpp>
 
@@ -81,6 +82,41 @@ int main(int argc, char** argv) {
   plot_cmd->add_option("--y", plot.y_keys, "Field(s) to plot (repeatable; default: loss and test_accuracy)");
   plot_cmd->add_option("--title", plot.title, "Chart title");
 
+  auto* tokenizer_cmd = app.add_subcommand("tokenizer", "Train a SentencePiece tokenizer, or encode/decode text with any tokenizer");
+  tokenizer_cmd->require_subcommand(1);
+  TokenizerTrainOptions tokenizer_train;
+  auto* tokenizer_train_cmd = tokenizer_cmd->add_subcommand("train", "Train a SentencePiece BPE model (byte fallback) into DIR/tokenizer.model");
+  tokenizer_train_cmd->add_option("corpus", tokenizer_train.corpus, "UTF-8 text files, one sentence per line")->required();
+  tokenizer_train_cmd->add_option("--vocab", tokenizer_train.vocab_size, "Vocabulary size")->required();
+  tokenizer_train_cmd->add_option("--out", tokenizer_train.out_dir, "Output directory")->required();
+  tokenizer_train_cmd->add_option("--max-sentences", tokenizer_train.max_sentences, "Train on a sample of this many lines (0: all)");
+  TokenizerIoOptions tokenizer_io;
+  auto* tokenizer_encode_cmd = tokenizer_cmd->add_subcommand("encode", "Print the token ids of a text (stdin or --file) as one JSON array");
+  auto* tokenizer_decode_cmd = tokenizer_cmd->add_subcommand("decode", "Print the text of a JSON array of token ids (stdin or --file)");
+  for (CLI::App* cmd : {tokenizer_encode_cmd, tokenizer_decode_cmd}) {
+    cmd->add_option("tokenizer", tokenizer_io.tokenizer, "tokenizer.json, SentencePiece .model, .gguf, or a model directory")->required();
+    cmd->add_option("--file", tokenizer_io.file, "Read this file instead of stdin");
+  }
+  tokenizer_encode_cmd->add_flag("--lines", tokenizer_io.lines, "Encode each line separately (no newline): one JSON array per line");
+
+  TokenizeOptions tokenize;
+  auto* tokenize_cmd = app.add_subcommand("tokenize", "Tokenize UTF-8 text files into train/validation token shards (docs/text.md)");
+  tokenize_cmd->add_option("inputs", tokenize.inputs, "UTF-8 text files (one document each, or split by --separator)")->required();
+  tokenize_cmd->add_option("--tokenizer", tokenize.tokenizer, "tokenizer.json, SentencePiece .model, .gguf, or a model directory")->required();
+  tokenize_cmd->add_option("--out", tokenize.out_dir, "Output directory for the shards and manifest.json")->required();
+  tokenize_cmd->add_option("--separator", tokenize.separator, "A line equal to this ends a document (e.g. '%' for fortune files)");
+  tokenize_cmd->add_option("--val-fraction", tokenize.val_fraction, "Fraction of documents in the validation split")->capture_default_str();
+  tokenize_cmd->add_option("--seed", tokenize.seed, "Seed of the train/validation split")->capture_default_str();
+  tokenize_cmd->add_option("--threads", tokenize.threads, "Threads (0: all cores)")->capture_default_str();
+  tokenize_cmd->add_option("--utf8-errors", tokenize.utf8_errors, "strict (input error) or replace (U+FFFD)")->capture_default_str();
+  tokenize_cmd->add_option("--shard-tokens", tokenize.shard_tokens, "Start a new shard after this many tokens")->capture_default_str();
+  auto* shards_cmd = app.add_subcommand("shards", "Token shard directories");
+  shards_cmd->require_subcommand(1);
+  ShardsCheckOptions shards_check;
+  auto* shards_check_cmd = shards_cmd->add_subcommand("check", "Validate a token shard directory (manifest, headers, checksums) and print its counts");
+  shards_check_cmd->add_option("dir", shards_check.dir, "Output directory of retort tokenize")->required();
+  shards_check_cmd->add_option("--tokenizer", shards_check.tokenizer, "Also require that the shards were made with this tokenizer");
+
   auto* version = app.add_subcommand("version", "Print the version and the build's backends");
 
   try {
@@ -108,6 +144,11 @@ int main(int argc, char** argv) {
     }
     if (*version) return run_version();
     if (*plot_cmd) return run_plot(plot);
+    if (*tokenizer_train_cmd) return run_tokenizer_train(tokenizer_train);
+    if (*tokenizer_encode_cmd) return run_tokenizer_encode(tokenizer_io);
+    if (*tokenizer_decode_cmd) return run_tokenizer_decode(tokenizer_io);
+    if (*tokenize_cmd) return run_tokenize(tokenize);
+    if (*shards_check_cmd) return run_shards_check(shards_check);
   } catch (const retort::Error& e) {
     return report(e);
   } catch (const std::exception& e) {
