@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "core/base/error.h"
@@ -208,12 +209,14 @@ void attention_backward(const float* q, const float* k, const float* v, const fl
     return;
   }
   // Scratch [batch, n_heads, kv_len, d] of per-head dk and dv, then a fixed-order group sum.
-  std::vector<float> dk_heads(tasks * s.kv_len * d), dv_heads(tasks * s.kv_len * d);
+  // Not zero-filled: backward_head writes every row of its slice.
+  const std::unique_ptr<float[]> dk_heads(new float[tasks * s.kv_len * d]),
+      dv_heads(new float[tasks * s.kv_len * d]);
 #pragma omp parallel for schedule(dynamic)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t b = t / s.n_heads, h = t % s.n_heads;
-    backward_head(q, k, v, out, lse, dout, dq, dk_heads.data() + t * s.kv_len * d,
-                  dv_heads.data() + t * s.kv_len * d, d, s, b, h);
+    backward_head(q, k, v, out, lse, dout, dq, dk_heads.get() + t * s.kv_len * d,
+                  dv_heads.get() + t * s.kv_len * d, d, s, b, h);
   }
   const int64_t kv_rows = s.batch * s.kv_len;
 #pragma omp parallel for schedule(static)
