@@ -1,6 +1,8 @@
 """Test references for Retort's tokenizers, built with Hugging Face `tokenizers` and `gguf`
 (never used by the product). Subcommands:
-  train-bpe CORPUS OUT.json          train a byte-level BPE tokenizer.json on CORPUS
+  train-bpe CORPUS OUT.json [STYLE]  train a byte-level BPE tokenizer.json on CORPUS; STYLE gpt2
+                                     (ByteLevel's own regex) or llama3 (Llama 3's Split regex,
+                                     ByteLevel without regex, ignore_merges)
   gguf-to-json GGUF OUT.json         the GGUF's tokens + merges as a `tokenizers` BPE with the
                                      pre-tokenizer llama.cpp uses for tokenizer.ggml.pre "smollm"
   compare TOKENIZER.json TEXT IDS    exit 1 (first difference shown) unless IDS (a JSON array)
@@ -10,19 +12,33 @@
 import json
 import sys
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers, AddedToken
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers, AddedToken
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+# Llama 3's tokenizer.json split, as Meta ships it.
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
-def train_bpe(corpus, out):
+def train_bpe(corpus, out, style="gpt2"):
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if style == "llama3":
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    else:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=4000, special_tokens=SPECIALS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train([corpus], trainer)
     tok.save(out)
+    if style == "llama3":
+        with open(out) as f:
+            j = json.load(f)
+        j["model"]["ignore_merges"] = True
+        with open(out, "w") as f:
+            json.dump(j, f)
 
 
 def gguf_to_json(path, out):
@@ -77,7 +93,7 @@ def compare(tokenizer, text_path, ids_path):
 def main(argv):
     cmd = argv[1]
     if cmd == "train-bpe":
-        train_bpe(argv[2], argv[3])
+        train_bpe(*argv[2:5])
     elif cmd == "gguf-to-json":
         gguf_to_json(argv[2], argv[3])
     elif cmd == "compare":
