@@ -11,11 +11,13 @@
 
 namespace retort::kernels {
 namespace {
-constexpr int64_t kParallelMin = 1 << 14;
+constexpr int64_t kParallelMin = 1 << 14;       // floats rotated
+constexpr int64_t kAnglesParallelMin = 1 << 10;  // cos/sin pairs of the table
 
 void check(const int32_t* positions, const RopeParams& p) {
   RETORT_CHECK(p.head_dim > 0 && p.head_dim % 2 == 0, "rope head_dim must be positive and even");
   RETORT_CHECK(p.n_heads > 0 && p.row_stride >= p.n_heads * p.head_dim, "rope row_stride");
+  RETORT_CHECK(p.theta > 0, "rope theta must be positive");
   for (int64_t r = 0; r < p.rows; ++r)
     RETORT_CHECK(positions[r] >= 0, "rope positions must be >= 0");
 }
@@ -42,7 +44,7 @@ void rotate(float* x, const int32_t* positions, const RopeParams& p, float sign)
   const bool use_table = span <= p.rows;
   std::vector<float> cos_t(use_table ? span * half : 0), sin_t(use_table ? span * half : 0);
   if (use_table) {
-#pragma omp parallel for schedule(static) if (span * half >= kParallelMin / 16)
+#pragma omp parallel for schedule(static) if (span * half >= kAnglesParallelMin)
     for (int64_t s = 0; s < span; ++s)
       angles(*lo + s, inv_freq, cos_t.data() + s * half, sin_t.data() + s * half);
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/base/error.h"
 #include "kernels/attention.h"
 #include "tests/unit/transformer_kernels/reference.h"
 
@@ -121,4 +122,17 @@ TEST_CASE("attention matches the reference: KV-cache offsets", "[transformer_ker
 TEST_CASE("attention matches the reference: q/k/v in one fused buffer", "[transformer_kernels][attention]") {
   run_case({3, 70, 70, 0, 6, 2, 24, true}, 900);
   run_case({2, 66, 66, 0, 4, 4, 40, true}, 1000);
+}
+
+TEST_CASE("attention refuses inconsistent shapes", "[transformer_kernels][attention]") {
+  std::vector<float> buf(4096, 0.f), lse(64, 0.f);
+  AttentionShape s{1, 2, 2, 0, 6, 4, 8, 48, 32, 48, 0.35f};  // 4 kv heads do not divide 6
+  const float* c = buf.data();
+  REQUIRE_THROWS_AS(attention_forward(c, c, c, buf.data(), lse.data(), s), retort::Error);
+  s.n_kv_heads = 2;
+  s.kv_stride = 8;  // narrower than 2 kv heads of 8
+  REQUIRE_THROWS_AS(attention_forward(c, c, c, buf.data(), lse.data(), s), retort::Error);
+  s.kv_stride = 16;
+  REQUIRE_THROWS_AS(attention_backward(c, c, c, c, nullptr, c, buf.data(), buf.data(), buf.data(), s),
+                    retort::Error);  // the backward needs lse
 }

@@ -2,6 +2,7 @@
 // reference.h, on odd and model-like sizes; sentinels after (and between) every output row.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/base/error.h"
@@ -117,6 +118,15 @@ TEST_CASE("rope forward and backward match the reference and leave row padding a
       REQUIRE(tail_intact(dx, n));
     }
   }
+}
+
+TEST_CASE("rope refuses a negative position or an odd head_dim", "[transformer_kernels][rope]") {
+  std::vector<float> x(2 * 8, 1.f);
+  const std::vector<int32_t> pos = {3, -1};
+  REQUIRE_THROWS_AS(rope_forward(x.data(), pos.data(), RopeParams{2, 1, 8, 8, 10000.0}), retort::Error);
+  const std::vector<int32_t> ok = {3, 4};
+  REQUIRE_THROWS_AS(rope_backward(x.data(), ok.data(), RopeParams{2, 1, 7, 8, 10000.0}), retort::Error);
+  REQUIRE(std::all_of(x.begin(), x.end(), [](float v) { return v == 1.f; }));  // nothing written
 }
 
 TEST_CASE("swiglu forward and backward match the reference",
