@@ -11,6 +11,7 @@
 namespace retort::kernels {
 namespace {
 constexpr int64_t kParallelMin = 1 << 15;
+constexpr int64_t kSpan = 4096;  // floats of a row one task handles
 
 // σ(x) = 1/(1 + e) for x >= 0 and e/(1 + e) for x < 0, e = exp(−|x|): vexp's argument is
 // never positive. The sign select is on the float bits (an integer select GCC vectorises).
@@ -47,11 +48,10 @@ void swiglu_backward(const float* gate, const float* up, const float* dout, floa
   swiglu_backward(gate, up, dout, dgate, dup, 1, n, n, n);
 }
 
-// Flat calls are split into fixed 4096-element spans so they parallelise too; the split changes
-// nothing numerically (each element is independent).
+// Rows are split into kSpan-float spans so flat calls (one long row) parallelise too; the split
+// changes nothing numerically (each element is independent).
 void swiglu_forward(const float* gate, const float* up, float* out, int64_t rows, int64_t cols,
                     int64_t in_stride, int64_t out_stride) {
-  constexpr int64_t kSpan = 4096;
   const int64_t spans = (cols + kSpan - 1) / kSpan;
 #pragma omp parallel for collapse(2) schedule(static) if (rows * cols >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r)
@@ -65,7 +65,6 @@ void swiglu_forward(const float* gate, const float* up, float* out, int64_t rows
 void swiglu_backward(const float* gate, const float* up, const float* dout, float* dgate,
                      float* dup, int64_t rows, int64_t cols, int64_t in_stride,
                      int64_t out_stride) {
-  constexpr int64_t kSpan = 4096;
   const int64_t spans = (cols + kSpan - 1) / kSpan;
 #pragma omp parallel for collapse(2) schedule(static) if (rows * cols >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r)
