@@ -1,0 +1,85 @@
+// ChunkedHead: the chunk loop (two GEMMs per chunk through the Compute) and the next-token
+// cross-entropy objective over runs of counted rows.
+#include "core/lm/lm_head_loss.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/base/error.h"
+
+namespace retort::core {
+
+ChunkedHead::ChunkedHead(std::shared_ptr<Compute> compute, size_t budget_bytes)
+    : compute_(std::move(compute)), budget_bytes_(budget_bytes) {}
+
+int64_t ChunkedHead::chunk_rows(int64_t vocab) const {
+  const size_t row_bytes = static_cast<size_t>(vocab) * sizeof(float);
+  return std::max<int64_t>(1, static_cast<int64_t>(budget_bytes_ / row_bytes));
+}
+
+HeadLossSums ChunkedHead::run(const HeadInputs& in, const HeadObjective& objective) {
+  RETORT_CHECK((in.dhidden == nullptr) == (in.dweight == nullptr), "head backward needs both dX and dW");
+  const bool backward = in.dhidden != nullptr;
+  const int64_t chunk = std::min(chunk_rows(in.vocab), in.rows);
+  if (logits_.size() < static_cast<size_t>(chunk * in.vocab)) {
+    logits_ = ComputeBuffer();
+    logits_ = ComputeBuffer(compute_, static_cast<size_t>(chunk * in.vocab));
+  }
+  HeadLossSums total;
+  for (int64_t row0 = 0; row0 < in.rows; row0 += chunk) {
+    const int64_t c = std::min(chunk, in.rows - row0);
+    const float* x = in.hidden + row0 * in.dim;
+    compute_->linear_forward(x, in.weight, nullptr, logits_.data(), c, in.dim, in.vocab, false);  // Z_c = X_c·Wᵀ
+    const HeadLossSums s = objective({row0, c, in.vocab, logits_.data(), backward});
+    total.loss_sum += s.loss_sum;
+    total.tokens += s.tokens;
+    total.correct += s.correct;
+    if (backward)  // dX_c = dZ·W, dW += dZᵀ·X_c
+      compute_->linear_backward(x, in.weight, logits_.data(), in.dhidden + row0 * in.dim, in.dweight, nullptr, c,
+                                in.dim, in.vocab);
+  }
+  return total;
+}
+
+HeadObjective cross_entropy_objective(Compute& compute, const CrossEntropyTargets& t) {
+  return [&compute, t](const HeadChunk& ch) {
+    HeadLossSums sums;
+    const int32_t* labels = t.host_labels + ch.row0;
+    auto counted = [&](int64_t r) {
+      const int32_t y = labels[r];
+      if (y == t.ignore_index) return false;
+      if (y < 0 || y >= ch.vocab)
+        RETORT_INPUT_ERROR(fmt::format("lm head: label {} at row {} is outside the vocabulary [0, {})", y,
+                                       ch.row0 + r, ch.vocab));
+      return true;
+    };
+    // Runs of rows that are all counted or all ignored; one row per run when per-row NLL is asked.
+    for (int64_t r = 0; r < ch.rows;) {
+      const bool count = counted(r);
+      int64_t end = r + 1;
+      if (!(count && t.host_row_nll))
+        while (end < ch.rows && counted(end) == count) ++end;
+      float* z = ch.logits + r * ch.vocab;
+      if (count) {
+        const kernels::XentResult x =
+            compute.softmax_xent(z, labels + r, ch.backward ? z : nullptr, end - r, ch.vocab, t.grad_scale);
+        sums.loss_sum += x.loss_sum;
+        sums.correct += x.correct;
+        sums.tokens += end - r;
+        if (t.host_row_nll) t.host_row_nll[ch.row0 + r] = x.loss_sum;
+      } else {
+        if (ch.backward) compute.zero(z, static_cast<size_t>((end - r) * ch.vocab) * sizeof(float));
+        if (t.host_row_nll) std::fill(t.host_row_nll + ch.row0 + r, t.host_row_nll + ch.row0 + end, 0.0);
+      }
+      r = end;
+    }
+    return sums;
+  };
+}
+
+HeadLossSums lm_head_cross_entropy(ChunkedHead& head, const HeadInputs& in, const CrossEntropyTargets& targets) {
+  return head.run(in, cross_entropy_objective(head.compute(), targets));
+}
+
+}  // namespace retort::core
