@@ -20,6 +20,7 @@
 #include "core/train/evaluate.h"
 #include "core/train/inspect.h"
 #include "core/train/run_control.h"
+#include "core/train/run_lock.h"
 #include "core/train/student_trainer.h"
 #include "core/train/supervised.h"
 
@@ -36,11 +37,30 @@ core::Config load_for_job(const std::string& file, const std::vector<std::string
   return cfg;
 }
 
-// Runs `job` on every rank of the MPI world. A cluster shape that does not fit the world is
-// seen by every rank alike: rank 0 reports it and all exit 2. Any later error may be seen by one
-// rank only, so that rank reports it (naming itself) and aborts the whole job: no peer waits.
+// One job per run directory: rank 0 takes the run lock (core/train/run_lock.h) and tells every
+// rank whether it got it, so a refused job ends on all ranks before any of them writes there.
+core::RunLock lock_run_dir(const std::string& out_dir, comm::World& world) {
+  core::RunLock lock;
+  std::string refusal;
+  if (world.rank() == 0) {
+    try {
+      lock = core::RunLock::acquire(out_dir);
+    } catch (const Error& e) {
+      refusal = e.message();
+    }
+  }
+  int refused = refusal.empty() ? 0 : 1;
+  MPI_Bcast(&refused, 1, MPI_INT, 0, world.comm());
+  if (refused) RETORT_INPUT_ERROR(world.rank() == 0 ? refusal : "rank 0 could not lock " + out_dir);
+  return lock;
+}
+
+// Runs `job` on every rank of the MPI world. A cluster shape that does not fit the world, or a
+// run directory another job holds, is seen by every rank alike: rank 0 reports it and all exit 2.
+// Any later error may be seen by one rank only, so that rank reports it (naming itself) and
+// aborts the whole job: no peer waits.
 template <typename Check, typename Job>
-int run_on_world(const char* what, Check&& check_shape, Job&& job) {
+int run_on_world(const char* what, const std::string& out_dir, Check&& check_shape, Job&& job) {
   comm::World world(nullptr, nullptr);
   log::set_identity(world.size() > 1 ? world.rank() : -1, "");
   core::install_stop_signal_handlers();
@@ -48,8 +68,10 @@ int run_on_world(const char* what, Check&& check_shape, Job&& job) {
   // (oversubscribed OpenMP threads spin against each other and slow a job down many times).
   if (!std::getenv("OMP_NUM_THREADS"))
     omp_set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world.local_size()));
+  core::RunLock run_lock;
   try {
     check_shape(world.size());
+    run_lock = lock_run_dir(out_dir, world);
   } catch (const Error& e) {
     if (world.rank() == 0) std::fprintf(stderr, "retort: error: %s\n", e.message().c_str());
     return e.exit_code();
@@ -74,6 +96,11 @@ int run_config_check(const CheckOptions& options) {
   const core::Config cfg = core::load_config(options.config_file, options.overrides);
   if (options.world_size > 0) core::check_world_size(cfg, options.world_size);
   core::validate_training(cfg);  // what `retort train` refuses, `config check` refuses too
+  // A config may be checked before its teacher is trained (the examples' workflow), so a missing
+  // teacher is a warning here; `retort train` refuses to start without it.
+  if (cfg.teacher.present && cfg.teacher.source == "online" && !std::filesystem::exists(cfg.teacher.checkpoint))
+    std::fprintf(stderr, "retort: warning: %s: teacher.checkpoint: '%s' does not exist (yet); retort train needs it\n",
+                 options.config_file.c_str(), cfg.teacher.checkpoint.c_str());
   std::cout << "# " << options.config_file << ": valid (resolved, defaults filled)\n" << core::to_yaml(cfg);
   return 0;
 }
@@ -91,7 +118,7 @@ int run_version() {
 int run_train(const JobOptions& options) {
   const core::Config cfg = load_for_job(options.config_file, options.overrides);
   auto check = [&](int world_size) { core::check_world_size(cfg, world_size); };
-  return run_on_world("training", check, [&](comm::World& world) {
+  return run_on_world("training", cfg.run.out_dir, check, [&](comm::World& world) {
     return cfg.teacher.present ? core::run_distill(cfg, world, {options.stop_after_step})
                                : core::run_supervised(cfg, world, {options.stop_after_step});
   });
@@ -100,7 +127,7 @@ int run_train(const JobOptions& options) {
 int run_teach(const JobOptions& options) {
   const core::Config cfg = load_for_job(options.config_file, options.overrides);
   auto check = [&](int world_size) { core::check_teach_world_size(cfg, world_size); };
-  return run_on_world("teacher inference", check, [&](comm::World& world) { return core::run_teach(cfg, world); });
+  return run_on_world("teacher inference", cfg.run.out_dir, check, [&](comm::World& world) { return core::run_teach(cfg, world); });
 }
 
 int run_eval(const EvalOptions& options) {

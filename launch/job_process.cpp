@@ -18,7 +18,7 @@ namespace {
 volatile sig_atomic_t g_child = 0;           // pid of the running attempt, 0 between attempts
 volatile sig_atomic_t g_stop = 0;            // SIGTERM/SIGINT/SIGHUP received
 volatile sig_atomic_t g_pending_signal = 0;  // arrived while no child was running
-volatile sig_atomic_t g_term_as_usr1 = 0;    // translate the first SIGTERM (child is mpirun)
+volatile sig_atomic_t g_first_stop_as = 0;   // what the first SIGTERM/SIGINT/SIGHUP becomes
 
 constexpr int kForwarded[] = {SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGHUP};
 
@@ -27,9 +27,9 @@ void on_signal(int sig, siginfo_t* info, void*) {
   // A signal the terminal generated (Ctrl-C) already reached the child, which shares our
   // process group; only signals sent to this process alone (kill, scancel, Slurm) are forwarded.
   if (info != nullptr && info->si_code == SI_KERNEL) return;
-  if (sig == SIGTERM && g_term_as_usr1) {
-    g_term_as_usr1 = 0;
-    sig = SIGUSR1;
+  if ((sig == SIGTERM || sig == SIGINT || sig == SIGHUP) && g_first_stop_as != 0) {
+    sig = g_first_stop_as;
+    g_first_stop_as = 0;
   }
   const pid_t child = g_child;
   if (child > 0) {
@@ -42,7 +42,7 @@ void on_signal(int sig, siginfo_t* info, void*) {
 }  // namespace
 
 void install_signal_forwarding(bool term_as_usr1) {
-  g_term_as_usr1 = term_as_usr1 ? 1 : 0;
+  g_first_stop_as = term_as_usr1 ? SIGUSR1 : SIGTERM;
   struct sigaction sa {};
   sa.sa_sigaction = on_signal;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;

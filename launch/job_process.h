@@ -9,10 +9,11 @@
 
 namespace retort::launch {
 
-// Installs the forwarding handlers; call once before the first run_job_process. With
-// `term_as_usr1` (the child is mpirun) the first SIGTERM is forwarded as SIGUSR1: mpirun follows
-// a forwarded SIGTERM with SIGKILL about 1 s later, which leaves the ranks no time to checkpoint,
-// while SIGUSR1 reaches them as the same stop request. A second SIGTERM is forwarded as is.
+// Installs the forwarding handlers; call once before the first run_job_process. The first
+// SIGTERM, SIGINT or SIGHUP becomes the ranks' stop request (checkpoint, exit 75): with
+// `term_as_usr1` (the child is mpirun) it is forwarded as SIGUSR1, since mpirun follows a
+// forwarded SIGTERM with SIGKILL about 1 s later and ends the job at once on SIGINT/SIGHUP;
+// otherwise (srun) as SIGTERM. Later ones are forwarded as they are.
 void install_signal_forwarding(bool term_as_usr1);
 
 // Starts argv (argv[0] looked up in PATH), waits for it, returns how it ended. A program that

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/base/error.h"
+#include "core/train/run_lock.h"
 #include "launch/checkpoint_probe.h"
 #include "launch/commands.h"
 #include "launch/job_process.h"
@@ -60,13 +61,20 @@ int run_launch(const LaunchOptions& options) {
   if (options.max_restarts > 0 && plan.config.train.checkpoint_every_steps == 0)
     say("warning: train.checkpoint_every_steps is 0 (checkpoint only at the end): a restarted job starts again from step 0");
 
+  // The launcher holds the run directory across every attempt and back-off (no other job can
+  // slip in between restarts); the job's rank 0 accepts this lock through kRunLockOwnerEnv.
+  const core::RunLock run_lock = core::RunLock::acquire(plan.config.run.out_dir);
+  ::setenv(core::kRunLockOwnerEnv, run_lock.holder().c_str(), 1);
+  std::vector<std::string> argv = plan.argv;
+  if (plan.via == "mpirun") argv.insert(argv.begin() + 1, {"-x", core::kRunLockOwnerEnv});
+
   install_signal_forwarding(plan.via == "mpirun");
-  const std::string command = shell_join(plan.argv);
+  const std::string command = shell_join(argv);
   SupervisorHooks hooks;
   hooks.run = [&](int attempt) {
     std::printf("retort launch: %s%s\n", attempt > 0 ? ("(restart " + std::to_string(attempt) + ") ").c_str() : "",
                 command.c_str());
-    return run_job_process(plan.argv);
+    return run_job_process(argv);
   };
   hooks.newest_checkpoint = [&] { return newest_good_checkpoint(checkpoints); };
   hooks.stop_requested = stop_requested;
@@ -74,6 +82,13 @@ int run_launch(const LaunchOptions& options) {
   hooks.log = say;
   RestartPolicy policy;
   policy.max_restarts = options.max_restarts;
+  // Tests that kill a job many times shorten the wait before each restart.
+  if (const char* backoff = std::getenv("RETORT_RESTART_BACKOFF_S"); backoff != nullptr && *backoff != '\0') {
+    char* end = nullptr;
+    policy.first_backoff_s = std::strtod(backoff, &end);
+    if (*end != '\0' || !(policy.first_backoff_s >= 0))
+      RETORT_INPUT_ERROR(std::string("RETORT_RESTART_BACKOFF_S: '") + backoff + "' is not a number of seconds >= 0");
+  }
   return supervise(policy, hooks);
 }
 

@@ -120,6 +120,15 @@ void check_weights(const Network& model, const SafetensorsFile& file, const std:
                          nlohmann::json(t.shape).dump());
   }
 }
+// Before a model is allocated from a file's spec: the file must hold that many weights (a spec
+// edited to `hidden: [400000]` would otherwise allocate gigabytes before the shape check).
+void check_weight_count(const ModelSpec& spec, const SafetensorsFile& file, const std::string& what) {
+  int64_t stored = 0;
+  for (const auto& [name, t] : file.tensors) stored += static_cast<int64_t>(t.data.size());
+  if (stored != parameter_count(spec))
+    RETORT_INPUT_ERROR(what + ": holds " + std::to_string(stored) + " weights, but its model spec describes " +
+                       std::to_string(parameter_count(spec)));
+}
 }  // namespace
 
 void load_weights(Network& model, const SafetensorsFile& file, const std::string& what) {
@@ -261,6 +270,9 @@ std::unique_ptr<Model> load_model(const std::string& path) {
   fs::path p(path);
   if (p.filename() == kManifest) p = p.parent_path();
   if (fs::is_directory(p)) {
+    if (!fs::exists(p / kManifest))
+      RETORT_INPUT_ERROR(p.string() + ": a directory without " + kManifest + " is not a checkpoint; give a checkpoint "
+                         "directory (RUN/checkpoints/step-N) or a weights file (e.g. RUN/final.safetensors)");
     const nlohmann::json m = read_verified_manifest(p.string());
     ModelSpec spec;
     try {
@@ -268,9 +280,11 @@ std::unique_ptr<Model> load_model(const std::string& path) {
     } catch (const nlohmann::json::exception& e) {
       RETORT_INPUT_ERROR((p / kManifest).string() + ": malformed manifest (" + e.what() + ")");
     }
-    auto model = std::make_unique<Model>(spec);
     const std::string wpath = (p / kModelFile).string();
-    load_weights(*model, parse_safetensors(read_file(wpath), wpath), wpath);
+    const SafetensorsFile weights = parse_safetensors(read_file(wpath), wpath);
+    check_weight_count(spec, weights, wpath);
+    auto model = std::make_unique<Model>(spec);
+    load_weights(*model, weights, wpath);
     return model;
   }
   auto file = parse_safetensors(read_file(path), path);
@@ -283,7 +297,9 @@ std::unique_ptr<Model> load_model(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     RETORT_INPUT_ERROR(path + ": retort.model metadata is not JSON (" + e.what() + ")");
   }
-  auto model = std::make_unique<Model>(model_spec_from_json(spec_json, path));
+  const ModelSpec spec = model_spec_from_json(spec_json, path);
+  check_weight_count(spec, file, path);
+  auto model = std::make_unique<Model>(spec);
   load_weights(*model, file, path);
   return model;
 }

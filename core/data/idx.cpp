@@ -11,6 +11,10 @@
 namespace retort::core {
 namespace {
 
+// Largest array accepted (Fashion-MNIST's training images are 47 MB), and the first read's size.
+constexpr int64_t kMaxIdxBytes = int64_t{1} << 32;
+constexpr int64_t kFirstChunk = int64_t{1} << 20;
+
 struct GzClose {
   void operator()(gzFile f) const { gzclose(f); }
 };
@@ -64,10 +68,21 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
                          std::to_string(dim));
     out.dims.push_back(dim);
     count *= dim;
-    if (count > (int64_t{1} << 34)) RETORT_INPUT_ERROR(path + ": IDX array is implausibly large");
+    if (count > kMaxIdxBytes)
+      RETORT_INPUT_ERROR(path + ": IDX array of " + std::to_string(count) + "+ bytes is implausibly large (limit " +
+                         std::to_string(kMaxIdxBytes) + ")");
   }
-  out.data.resize(static_cast<size_t>(count));
-  const int64_t got = read_some(f.get(), out.data.data(), count, path);
+  // The header is not trusted with the allocation: the buffer grows only as data arrives, so
+  // a small file promising gigabytes fails as truncated having allocated about its real size.
+  int64_t got = 0;
+  while (got < count) {
+    const int64_t want = std::min(count, std::max<int64_t>(kFirstChunk, 2 * got));
+    out.data.resize(static_cast<size_t>(want));
+    const int64_t n = read_some(f.get(), out.data.data() + got, want - got, path);
+    got += n;
+    if (got < want) break;
+  }
+  out.data.resize(static_cast<size_t>(got));
   if (got != count)
     RETORT_INPUT_ERROR(path + ": truncated: header promises " + std::to_string(count) +
                        " data bytes, file has " + std::to_string(got));

@@ -60,7 +60,9 @@ class LogitsCacheReader {
 
   std::string dir_;
   CacheSpec spec_;
-  nlohmann::json entries_;
+  std::vector<std::string> files_;  // per shard, from index.json (validated)
+  std::vector<int64_t> bytes_;
+  std::vector<std::string> xxh3_;
   std::map<int64_t, std::vector<std::byte>> loaded_;  // shard index -> records
 };
 

@@ -13,6 +13,9 @@ class MetricsWriter {
  public:
   MetricsWriter() = default;  // disabled: writes nothing (non-zero ranks)
   // Opens `path` for appending (creating parent directories). Throws a runtime error on failure.
+  // A restarted run resumes from its last checkpoint, behind the steps the killed run had already
+  // logged: on the first write of a record with a "step", existing records whose step is >= that
+  // step (and torn lines a kill left) are dropped, so no step appears twice.
   explicit MetricsWriter(const std::string& path);
   ~MetricsWriter();
   MetricsWriter(const MetricsWriter&) = delete;
@@ -25,7 +28,11 @@ class MetricsWriter {
   void write(const nlohmann::json& record);
 
  private:
+  void drop_records_from(int64_t step);
+
   std::FILE* file_ = nullptr;
+  std::string path_;
+  bool first_write_ = true;
 };
 
 // One human progress line on stderr: "step 120/4680 (epoch 1) loss 0.4321 | 5300 samples/s | ETA 3m12s".

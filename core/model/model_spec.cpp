@@ -1,6 +1,7 @@
 // ModelSpec validation and JSON round trip.
 #include "core/model/model_spec.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/base/error.h"
@@ -23,6 +24,22 @@ void validate(const ModelSpec& spec, const std::string& what) {
     RETORT_INPUT_ERROR(what + ": input normalisation needs a finite mean and std > 0");
   if (spec.in_features <= 0 || spec.classes <= 1)
     RETORT_INPUT_ERROR(what + ": model needs in_features > 0 and classes > 1");
+  if (m.hidden.size() > 1024) RETORT_INPUT_ERROR(what + ": more than 1024 hidden layers are not supported");
+  if (spec.in_features > kMaxLayerWidth || spec.classes > kMaxLayerWidth ||
+      std::any_of(m.hidden.begin(), m.hidden.end(), [](int64_t h) { return h > kMaxLayerWidth; }))
+    RETORT_INPUT_ERROR(what + ": a layer wider than " + std::to_string(kMaxLayerWidth) + " is not supported");
+  if (parameter_count(spec) > kMaxParameters)
+    RETORT_INPUT_ERROR(what + ": " + std::to_string(parameter_count(spec)) + " parameters exceed the limit of " +
+                       std::to_string(kMaxParameters));
+}
+
+int64_t parameter_count(const ModelSpec& spec) {
+  int64_t count = 0, in = spec.in_features;
+  for (int64_t h : spec.config.hidden) {
+    count += in * h + h;
+    in = h;
+  }
+  return count + in * spec.classes + spec.classes;
 }
 
 nlohmann::json to_json(const ModelSpec& spec) {

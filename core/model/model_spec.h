@@ -9,6 +9,10 @@
 
 namespace retort::core {
 
+// Sane limits checked by validate, before anything is allocated from a spec.
+inline constexpr int64_t kMaxLayerWidth = int64_t{1} << 24;
+inline constexpr int64_t kMaxParameters = int64_t{1} << 32;
+
 struct ModelSpec {
   ModelConfig config;
   int64_t in_features = 0;
@@ -19,9 +23,12 @@ struct ModelSpec {
   double input_std = 1;
 };
 
-// Throws an input error naming `what` (e.g. the config key or file) when the spec is invalid.
+// Throws an input error naming `what` (e.g. the config key or file) when the spec is invalid,
+// including widths or a parameter count beyond kMaxLayerWidth / kMaxParameters.
 void validate(const ModelSpec& spec, const std::string& what);
 nlohmann::json to_json(const ModelSpec& spec);
+// Weights and biases of the MLP the spec describes (no alignment padding); spec must be valid.
+int64_t parameter_count(const ModelSpec& spec);
 // Parses and validates; `what` names the source in error messages.
 ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& what);
 

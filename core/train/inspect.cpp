@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/base/error.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/checkpoint/durable_io.h"
 #include "core/checkpoint/safetensors.h"
@@ -15,6 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 void print_tensors(const std::string& path, std::ostream& out) {
+  // A device or a pipe (e.g. /dev/zero) has no end to read to.
+  if (!fs::is_regular_file(path)) RETORT_INPUT_ERROR(path + ": not a regular file (give a .safetensors file or a checkpoint directory)");
   const SafetensorsFile file = parse_safetensors(read_file(path), path);
   out << path << " (" << file.bytes.size() << " bytes, " << file.tensors.size() << " tensors)\n";
   for (const auto& [k, v] : file.metadata) out << "  metadata " << k << " = " << v << "\n";
