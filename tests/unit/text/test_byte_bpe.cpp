@@ -13,6 +13,7 @@
 #include "core/base/error.h"
 #include "core/text/byte_bpe_tokenizer.h"
 #include "core/text/byte_level.h"
+#include "core/text/gguf_tokenizer.h"
 #include "core/text/regex_split.h"
 #include "core/text/tokenizer.h"
 #include "tests/unit/text/error_message.h"
@@ -224,4 +225,28 @@ TEST_CASE("unsupported tokenizer.json features are refused by name") {
   const json bad_regex = {{"type", "Split"}, {"pattern", {{"Regex", "("}}}, {"behavior", "Isolated"}};
   j = make_tokenizer({"a b"}, {{"type", "Sequence"}, {"pretokenizers", json::array({bad_regex, {{"type", "ByteLevel"}}})}});
   CHECK_THAT(input_error_of(j), Catch::StartsWith(": pre-tokenizer regex does not compile at offset 1"));
+}
+
+TEST_CASE("GGUF pre-tokenizer names map to llama.cpp's splits") {
+  const auto pieces = [](const std::string& pre, const std::string& text) {
+    std::vector<std::string> cur{text};
+    for (const PreTokenizeStep& step : gguf_pre_tokenizer(pre, "m.gguf")) {
+      const RegexSplit split(step.pattern, step.kind == PreTokenizeStep::Kind::split_literal, "m.gguf");
+      std::vector<std::string> next;
+      for (const std::string& p : cur) {
+        std::vector<std::string_view> out;
+        split.split(p, out);
+        next.insert(next.end(), out.begin(), out.end());
+      }
+      cur = next;
+    }
+    return cur;
+  };
+  using P = std::vector<std::string>;
+  CHECK(pieces("gpt2", "I'll pay 12345 now") == P{"I", "'ll", " pay", " 12345", " now"});
+  CHECK(pieces("smollm", "I'll pay 12345") == P{"I", "'ll", " pay", " ", "1", "2", "3", "4", "5"});
+  CHECK(pieces("llama-bpe", "I'LL pay 12345\n\n x") == P{"I", "'LL", " pay", " ", "123", "45", "\n\n", " x"});
+  CHECK(pieces("qwen2", "It'S 123") == P{"It", "'S", " ", "1", "2", "3"});
+  CHECK(error_message([] { gguf_pre_tokenizer("deepseek-coder", "m.gguf"); }) ==
+        "m.gguf: tokenizer.ggml.pre 'deepseek-coder' is not supported (gpt2, smollm, llama-bpe, qwen2 and their aliases are)");
 }
