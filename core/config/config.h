@@ -22,14 +22,19 @@ struct ClusterConfig {
 };
 
 struct DataConfig {
-  std::string dataset = "fashion_mnist";
+  std::string dataset = "fashion_mnist";  // fashion_mnist | tokens | copy_task
   std::string dir = "/usr/share/datasets/fashion-mnist";
   double train_fraction = 1.0;   // fixed, seeded subset of the training set
   int64_t jitter_px = 0;         // random +-pixels shift augmentation (0 = off)
   bool normalize = true;         // standardise with training-set mean/std
+  // Language-model data (tokens: shards of `retort tokenize` in dir; copy_task: synthetic).
+  int64_t seq_len = 128;         // T: tokens per training sequence (windows hold T + 1)
+  int64_t copy_train_size = 16384;  // copy_task: training sequences
+  int64_t eval_windows = 0;      // validation sequences evaluated (0 = all; copy_task: 512)
 };
 
-// Model spec: `mlp` with hidden sizes; shared by the student and (in its checkpoint) the teacher.
+// Model spec: `mlp` with hidden sizes, or `llama` (a Llama-family transformer); shared by the
+// student and (in its checkpoint) the teacher.
 struct ModelConfig {
   std::string arch = "mlp";
   std::vector<int64_t> hidden = {800, 800};
@@ -38,6 +43,19 @@ struct ModelConfig {
   double input_dropout = 0.0;
   double max_norm = 0.0;            // 0 = no max-norm constraint
   std::string init = "kaiming";     // kaiming | xavier
+  // arch: llama (core/lm/llama_config.h); 0 means "derived" where noted.
+  int64_t vocab_size = 0;           // 0 = the data's vocabulary
+  int64_t dim = 256;
+  int64_t n_layers = 4;
+  int64_t n_heads = 4;
+  int64_t n_kv_heads = 0;           // 0 = n_heads
+  int64_t ffn_dim = 0;              // 0 = 8·dim/3 rounded up to a multiple of 16
+  int64_t max_seq_len = 0;          // 0 = data.seq_len
+  double rope_theta = 10000.0;
+  double norm_eps = 1e-5;
+  bool tie_embeddings = true;
+  bool qkv_bias = false;
+  std::string init_from;            // HF model dir, .gguf or Retort LM weights: start from these
 };
 
 struct TeacherConfig {
@@ -90,6 +108,7 @@ struct TrainConfig {
   double step_timeout_s = 300;
   int64_t log_every_steps = 50;
   std::string nan_policy = "abort"; // skip | abort
+  double head_chunk_mb = 64;        // LM head + loss: memory budget of one chunk's logits
 };
 
 struct CommConfig {

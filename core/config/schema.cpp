@@ -93,23 +93,38 @@ std::vector<Field> build_schema() {
   add(bind(RETORT_KEY(cluster.placement), "`node-local`: a student is served by a teacher on its own node when there is one; `round-robin`: ignore nodes.")).with_choices({"node-local", "round-robin"}).operational();
   add(bind(RETORT_KEY(cluster.emulate_nodes), "Split one machine's ranks into N virtual nodes (0 = real node layout), to test placement on one machine.")).with_range(0, 4096).operational();
   // data
-  add(bind(RETORT_KEY(data.dataset), "Dataset format: IDX files as in MNIST.")).with_choices({"fashion_mnist", "mnist"});
-  add(bind(RETORT_KEY(data.dir), "Directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].")).existing_path();
+  add(bind(RETORT_KEY(data.dataset), "Dataset: `fashion_mnist` (IDX files as in MNIST, arch mlp); `tokens` (token shards written by `retort tokenize` in data.dir, arch llama); `copy_task` (synthetic: random symbols, a separator, the same symbols again; arch llama).")).with_choices({"fashion_mnist", "mnist", "tokens", "copy_task"});
+  add(bind(RETORT_KEY(data.dir), "fashion_mnist: directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; tokens: the token shard directory.")).existing_path();
   add(bind(RETORT_KEY(data.train_fraction), "Fraction of the training set used (a fixed subset chosen from run.seed).")).with_range(0, 1).positive();
   add(bind(RETORT_KEY(data.jitter_px), "Random shift of each training image by up to this many pixels (0 = off).")).with_range(0, 4);
   add(bind(RETORT_KEY(data.normalize), "Standardise pixels with the training set's mean and standard deviation."));
+  add(bind(RETORT_KEY(data.seq_len), "Language models: tokens per training sequence T (each window holds T + 1 tokens; copy_task: an even T, half symbols, half their copy).")).with_range(2, 1 << 20);
+  add(bind(RETORT_KEY(data.copy_train_size), "copy_task: number of training sequences (the validation sequences are drawn apart from them).")).with_range(1, int64_t{1} << 40);
+  add(bind(RETORT_KEY(data.eval_windows), "Language models: validation sequences evaluated (0 = the whole validation split; copy_task: 512).")).with_range(0, int64_t{1} << 40);
   // teacher
   add(bind(RETORT_KEY(teacher.source), "`online`: teacher ranks run inference during training; `cache`: read logits written by `retort teach`.")).with_choices({"online", "cache"}).operational();
   add(bind(RETORT_KEY(teacher.checkpoint), "Teacher checkpoint (final.safetensors of a supervised run; its manifest holds the model spec). Required for source online and for `retort teach`."));
   add(bind(RETORT_KEY(teacher.cache_dir), "Directory of teacher logits shards (written by `retort teach`, read with source cache).")).operational();
   // student model
-  add(bind(RETORT_KEY(student.arch), "Model family of the network this job trains (the student; in supervised training the network itself).")).with_choices({"mlp"});
-  add(bind(RETORT_KEY(student.hidden), "Hidden layer widths, input to output."));
+  add(bind(RETORT_KEY(student.arch), "Model family of the network this job trains (the student; in supervised training the network itself).")).with_choices({"mlp", "llama"});
+  add(bind(RETORT_KEY(student.hidden), "mlp: hidden layer widths, input to output."));
   add(bind(RETORT_KEY(student.activation), "Hidden activation.")).with_choices({"relu", "gelu"});
-  add(bind(RETORT_KEY(student.dropout), "Dropout probability after each hidden layer (training only).")).with_range(0, 0.95);
+  add(bind(RETORT_KEY(student.dropout), "Dropout probability (training only): mlp after each hidden layer; llama on the attention and MLP outputs before each residual add, keyed by (sample, position).")).with_range(0, 0.95);
   add(bind(RETORT_KEY(student.input_dropout), "Dropout probability on the input pixels (training only).")).with_range(0, 0.95);
   add(bind(RETORT_KEY(student.max_norm), "Max L2 norm of each unit's incoming weights after every step (Hinton et al.); 0 = off.")).with_range(0, std::nullopt);
-  add(bind(RETORT_KEY(student.init), "Weight initialisation.")).with_choices({"kaiming", "xavier"});
+  add(bind(RETORT_KEY(student.init), "mlp: weight initialisation.")).with_choices({"kaiming", "xavier"});
+  add(bind(RETORT_KEY(student.vocab_size), "llama: vocabulary size (0 = the data's; else at least the data's).")).with_range(0, (int64_t{1} << 31) - 1);
+  add(bind(RETORT_KEY(student.dim), "llama: model width d.")).with_range(1, 1 << 16);
+  add(bind(RETORT_KEY(student.n_layers), "llama: transformer blocks.")).with_range(1, 1024);
+  add(bind(RETORT_KEY(student.n_heads), "llama: query heads (head_dim = dim / n_heads, even).")).with_range(1, 1024);
+  add(bind(RETORT_KEY(student.n_kv_heads), "llama: key/value heads of grouped-query attention (0 = n_heads; must divide n_heads).")).with_range(0, 1024);
+  add(bind(RETORT_KEY(student.ffn_dim), "llama: SwiGLU hidden width (0 = 8·dim/3 rounded up to a multiple of 16).")).with_range(0, 1 << 20);
+  add(bind(RETORT_KEY(student.max_seq_len), "llama: longest sequence the model serves (0 = data.seq_len).")).with_range(0, 1 << 24);
+  add(bind(RETORT_KEY(student.rope_theta), "llama: RoPE base θ (rotate-half convention).")).with_range(0, 1e12).positive();
+  add(bind(RETORT_KEY(student.norm_eps), "llama: RMSNorm ε.")).with_range(0, 1).positive();
+  add(bind(RETORT_KEY(student.tie_embeddings), "llama: the output head is the input embedding (no lm_head.weight)."));
+  add(bind(RETORT_KEY(student.qkv_bias), "llama: biases on the q/k/v projections (Qwen2 style)."));
+  add(bind(RETORT_KEY(student.init_from), "llama: start from these weights (a Hugging Face model directory, a .gguf file or Retort LM weights); the model shape is then the file's. Empty = random initialisation from run.seed."));
   // distill
   add(bind(RETORT_KEY(distill.divergence), "Divergence between teacher p and student q at temperature T: fkl = T²·KL(p‖q), rkl = T²·KL(q‖p), jsd(β), tvd.")).with_choices({"fkl", "rkl", "jsd", "tvd"});
   add(bind(RETORT_KEY(distill.temperature), "Softmax temperature T of teacher and student.")).with_range(0, 1000).positive();
@@ -146,6 +161,7 @@ std::vector<Field> build_schema() {
   add(bind(RETORT_KEY(train.keep_checkpoints), "How many checkpoints to keep (oldest deleted first).")).with_range(1, 1000).operational();
   add(bind(RETORT_KEY(train.step_timeout_s), "Abort when a step makes no progress for this many seconds (watchdog).")).with_range(0, std::nullopt).positive().operational();
   add(bind(RETORT_KEY(train.log_every_steps), "Write a metrics.jsonl record and a progress line every N steps.")).with_range(1, std::nullopt).operational();
+  add(bind(RETORT_KEY(train.head_chunk_mb), "Language models: memory budget (MiB) of one chunk of head logits; the head + loss runs chunk by chunk of tokens so no [tokens, vocab] tensor exists.")).with_range(0, 1 << 20).positive();
   add(bind(RETORT_KEY(train.nan_policy), "Non-finite teacher logits, loss or gradient: `skip` the step on all ranks, or `abort`.")).with_choices({"skip", "abort"});
   // comm
   add(bind(RETORT_KEY(comm.bucket_mb), "Gradient all-reduce bucket size in MB (0 = 16 on cpu, 25 on cuda).")).with_range(0, 4096);

@@ -72,8 +72,8 @@ std::vector<int64_t> all_rows(int64_t n) {
 }  // namespace
 
 void validate(const DataConfig& data) {
-  if (data.dataset != "fashion_mnist")
-    RETORT_INPUT_ERROR("data.dataset must be fashion_mnist, got '" + data.dataset + "'");
+  if (data.dataset != "fashion_mnist" && data.dataset != "tokens" && data.dataset != "copy_task")
+    RETORT_INPUT_ERROR("data.dataset must be fashion_mnist, tokens or copy_task, got '" + data.dataset + "'");
   if (!(data.train_fraction > 0 && data.train_fraction <= 1))
     RETORT_INPUT_ERROR("data.train_fraction must be in (0, 1]");
   if (data.jitter_px < 0 || data.jitter_px > 8) RETORT_INPUT_ERROR("data.jitter_px must be in [0, 8]");

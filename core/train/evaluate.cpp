@@ -2,6 +2,7 @@
 #include "core/train/evaluate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/base/error.h"
@@ -10,8 +11,10 @@
 namespace retort::core {
 
 nlohmann::json EvalResult::to_json() const {
-  return {{"test_loss", loss}, {"test_accuracy", accuracy}, {"test_errors", errors},
-          {"test_samples", count}};
+  nlohmann::json j = {{"test_loss", loss}, {"test_accuracy", accuracy}, {"test_errors", errors},
+                      {"test_samples", count}};
+  if (per_token) j["test_perplexity"] = std::exp(loss);
+  return j;
 }
 
 EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size) {

@@ -14,8 +14,10 @@ struct EvalResult {
   double loss = 0;       // mean cross-entropy
   double accuracy = 0;   // fraction correct
   int64_t errors = 0;    // misclassified samples
-  int64_t count = 0;
-  nlohmann::json to_json() const;  // {"test_loss", "test_accuracy", "test_errors", "test_samples"}
+  int64_t count = 0;     // samples, or counted tokens when per_token
+  bool per_token = false;  // a language model: loss is the mean NLL per token
+  // {"test_loss", "test_accuracy", "test_errors", "test_samples"} (+ "test_perplexity" per token)
+  nlohmann::json to_json() const;
 };
 
 // Forward passes in batches of `batch_size` (no dropout) over the whole host dataset, on the

@@ -1,11 +1,16 @@
 // What a student minimises, seen by the shared training loop: given this rank's rows of a step
 // and the model's logits, the loss sums and the gradient wrt the logits. Supervised training
 // uses hard-label cross-entropy; distillation uses the fused KD loss against teacher logits.
+// For a language model the objective owns the head's matmul (chunked with the loss), so it gets
+// the final hidden states and the head instead of logits.
 #pragma once
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <span>
+
+#include "core/base/error.h"
+#include "core/lm/lm_head_loss.h"
 
 namespace retort::core {
 
@@ -23,12 +28,26 @@ struct ObjectiveResult {
   bool nonfinite = false;  // an input (e.g. teacher logits) was NaN/Inf: the step must not apply
 };
 
+// A language model's head as the objective sees it: hidden states, head weight, where dX and
+// dW go, the chunk workspace, and the next-token labels (host; ignore_index = not counted).
+struct LmHeadBatch {
+  ChunkedHead* head = nullptr;
+  HeadInputs in;
+  const int32_t* labels = nullptr;  // [in.rows]
+  int32_t ignore_index = -100;
+};
+
 class Objective {
  public:
   virtual ~Objective() = default;
   // logits[rows, classes] -> dlogits[rows, classes] = grad_scale · ∂(Σ row losses)/∂logits.
   virtual ObjectiveResult compute(const StepBatch& batch, const float* logits, int64_t classes,
                                   float grad_scale, float* dlogits) = 0;
+  // Language models: loss sums over counted tokens; writes head.in.dhidden and accumulates
+  // head.in.dweight, both times grad_scale.
+  virtual ObjectiveResult compute_lm(const StepBatch& /*batch*/, const LmHeadBatch& /*head*/, float /*grad_scale*/) {
+    RETORT_INPUT_ERROR("this objective does not train language models (LM distillation is not implemented yet)");
+  }
   // Adds objective-specific fields to a metrics record (this rank's window of `window_s`
   // seconds) and starts a new window.
   virtual void report(nlohmann::json& /*record*/, double /*window_s*/) {}

@@ -11,6 +11,7 @@
 #include "core/checkpoint/durable_io.h"
 #include "core/optim/schedule.h"
 #include "core/train/device.h"
+#include "core/train/mlp_task.h"
 
 namespace retort::core {
 namespace fs = std::filesystem;
@@ -55,27 +56,22 @@ void validate_training(const Config& c) {
 StudentTrainer::StudentTrainer(const Config& config, MPI_Comm students)
     : cfg_(config),
       seed_(static_cast<uint64_t>(config.run.seed)),
-      data_(load_fashion_mnist(config.data, seed_)),
-      model_(ModelSpec{config.student, data_.train.features(), data_.train.classes, data_.mean, data_.stddev},
-             make_compute(config, students)),
-      optimizer_(config.optim, model_.num_params(), model_.compute_ptr()),
-      sampler_(seed_, data_.train.size, config.train.batch_size),
+      task_(make_student_task(config, make_compute(config, students))),
+      optimizer_(config.optim, task_->network().num_params(), task_->network().compute_ptr()),
+      sampler_(seed_, task_->num_samples(), config.train.batch_size),
       plan_(plan_steps(config.train, sampler_)),
-      dp_(students, model_, config.comm, config.train.step_timeout_s),
+      dp_(students, task_->network(), config.comm, config.train.step_timeout_s),
       store_((fs::path(config.run.out_dir) / "checkpoints").string(), config.train.keep_checkpoints) {
   if (dp_.size() > cfg_.train.batch_size)
     RETORT_INPUT_ERROR(fmt::format("train.batch_size {} is smaller than the number of students {}",
                                    cfg_.train.batch_size, dp_.size()));
-  model_.initialize(seed_);
+  task_->initialize(seed_);
   if (dp_.rank() == 0) metrics_ = MetricsWriter((fs::path(cfg_.run.out_dir) / "metrics.jsonl").string());
   const auto [first, last] = Sampler::rank_rows(cfg_.train.batch_size, dp_.rank(), dp_.size());
   rows_ = last - first;
-  x_.resize(static_cast<size_t>(rows_ * model_.in_features()));
-  y_.resize(static_cast<size_t>(rows_));
-  ids_u64_.resize(static_cast<size_t>(rows_));
   if (dp_.rank() == 0) remove_partial_checkpoints(store_.dir());
   if (cfg_.run.resume == "auto") {
-    if (auto restored = store_.restore_latest(model_, optimizer_, cfg_.hash)) {
+    if (auto restored = store_.restore_latest(task_->network(), optimizer_, cfg_.hash)) {
       state_ = *restored;
       log::info("resumed from step {} (epoch {}) in {}", state_.step, state_.epoch, store_.dir());
     }
@@ -89,33 +85,35 @@ int StudentTrainer::run(Objective& objective, int64_t stop_after_step, const nlo
   const auto start = Clock::now();
   const int64_t first_step = state_.step;
   auto window_start = Clock::now();
-  double window[3] = {0, 0, 0};  // loss sum, correct, samples (summed over students when logged)
+  double window[4] = {0, 0, 0, 0};  // loss sum, correct, loss terms, samples (summed over students when logged)
   while (state_.step < plan_.total_steps) {
     const double lr = learning_rate(cfg_.schedule, cfg_.optim.lr, state_.step, plan_.total_steps);
     const StepResult step = train_step(objective, lr);
     if (!step.skipped) {
       window[0] += step.loss_sum;
       window[1] += static_cast<double>(step.correct);
-      window[2] += static_cast<double>(rows_);
+      window[2] += static_cast<double>(rows_ * task_->loss_terms_per_sample());
+      window[3] += static_cast<double>(rows_);
     }
     advance();
     const bool last = state_.step == plan_.total_steps;
     const bool preempted = step.stop && !last;
     const bool stop = (stop_after_step > 0 && state_.step == stop_after_step) || preempted;
     if ((cfg_.train.log_every_steps > 0 && state_.step % cfg_.train.log_every_steps == 0) || last) {
-      dp_.sum(window, 3);
+      dp_.sum(window, 4);
       const double secs = std::chrono::duration<double>(Clock::now() - window_start).count();
-      const double sps = window[2] / std::max(secs, 1e-9);
+      const double sps = window[3] / std::max(secs, 1e-9);
       const double loss = window[0] / std::max(window[2], 1.0);
       nlohmann::json record = {{"kind", "train"}, {"step", state_.step}, {"epoch", state_.epoch},
                                {"loss", loss}, {"accuracy", window[1] / std::max(window[2], 1.0)},
                                {"lr", lr}, {"grad_norm", last_grad_norm_}, {"samples_per_s", sps},
                                {"skipped_steps", skipped_steps_}, {"allreduce_wait_s", window_allreduce_s_}};
+      if (task_->tokens_per_sample() > 0) record["tokens_per_s"] = sps * static_cast<double>(task_->tokens_per_sample());
       window_allreduce_s_ = 0;
       objective.report(record, secs);
       metrics_.write(record);
       progress.update(state_.step, state_.epoch, loss, sps);
-      window[0] = window[1] = window[2] = 0;
+      window[0] = window[1] = window[2] = window[3] = 0;
       window_start = Clock::now();
     }
     if (!last && cfg_.train.eval_every_steps > 0 && state_.step % cfg_.train.eval_every_steps == 0) run_eval();
@@ -141,7 +139,7 @@ int StudentTrainer::run(Objective& objective, int64_t stop_after_step, const nlo
   const EvalResult final_eval = run_eval();
   save_checkpoint();
   if (dp_.rank() == 0) {
-    save_model(model_, (fs::path(cfg_.run.out_dir) / "final.safetensors").string());
+    save_model(task_->network(), (fs::path(cfg_.run.out_dir) / "final.safetensors").string());
     const int64_t steps_here = state_.step - first_step;
     nlohmann::json summary = final_eval.to_json();
     summary["steps"] = state_.step;
@@ -150,31 +148,45 @@ int StudentTrainer::run(Objective& objective, int64_t stop_after_step, const nlo
     summary["epochs"] = static_cast<double>(state_.step) / static_cast<double>(plan_.steps_per_epoch);
     summary["wall_s"] = wall;
     summary["samples_per_s"] = static_cast<double>(steps_here * cfg_.train.batch_size) / std::max(wall, 1e-9);
+    if (task_->tokens_per_sample() > 0)
+      summary["tokens_per_s"] = summary["samples_per_s"].get<double>() * static_cast<double>(task_->tokens_per_sample());
     summary["students"] = dp_.size();
-    summary["params"] = model_.num_params();
+    summary["params"] = task_->network().num_params();
     summary["allreduce_wait_s"] = allreduce_wait_s_;
     const nlohmann::json objective_summary = objective.summary(wall);
     for (const auto& [key, value] : objective_summary.items()) summary[key] = value;
     for (const auto& [key, value] : extra_summary.items()) summary[key] = value;
     write_json_file((fs::path(cfg_.run.out_dir) / "summary.json").string(), summary);
-    log::info("done: {} steps, test accuracy {:.4f} ({} errors), test loss {:.4f}, {:.1f} s", state_.step,
-              final_eval.accuracy, final_eval.errors, final_eval.loss, wall);
+    if (final_eval.per_token)
+      log::info("done: {} steps, validation perplexity {:.4f} (loss {:.4f}), token accuracy {:.4f}, {:.1f} s",
+                state_.step, std::exp(final_eval.loss), final_eval.loss, final_eval.accuracy, wall);
+    else
+      log::info("done: {} steps, test accuracy {:.4f} ({} errors), test loss {:.4f}, {:.1f} s", state_.step,
+                final_eval.accuracy, final_eval.errors, final_eval.loss, wall);
   }
   return 0;
 }
 
+Model& StudentTrainer::model() const {
+  auto* mlp = dynamic_cast<MlpTask*>(task_.get());
+  if (!mlp) RETORT_INPUT_ERROR("distillation trains student.arch mlp in this version (LM distillation is not implemented yet)");
+  return mlp->model();
+}
+
+const DataSplits& StudentTrainer::data() const {
+  auto* mlp = dynamic_cast<MlpTask*>(task_.get());
+  if (!mlp) RETORT_INPUT_ERROR("this job needs an MLP student's image data (student.arch mlp)");
+  return mlp->data();
+}
+
 StudentTrainer::StepResult StudentTrainer::train_step(Objective& objective, double lr) {
   ids_ = sampler_.ids(state_.epoch, state_.step_in_epoch, dp_.rank(), dp_.size());
-  gather_batch(data_.train, ids_, x_.data(), y_.data(), cfg_.data.jitter_px, seed_, static_cast<uint64_t>(state_.epoch));
-  for (int64_t i = 0; i < rows_; ++i) ids_u64_[i] = static_cast<uint64_t>(ids_[i]);
-  BatchContext ctx{rows_, true, ids_u64_.data(), seed_, static_cast<uint64_t>(state_.epoch)};
-  beat("forward");
-  const float* logits = model_.forward(x_.data(), ctx);
-  // d(mean over the global batch) on this rank, times S because the reducer averages.
-  const float grad_scale = static_cast<float>(dp_.size()) / static_cast<float>(cfg_.train.batch_size);
-  const StepBatch batch{state_.step, state_.epoch, ids_, y_.data(), rows_};
-  beat("loss (waiting for teacher logits)");
-  const ObjectiveResult out = objective.compute(batch, logits, model_.classes(), grad_scale, model_.dlogits());
+  // d(mean over the global batch's loss terms) on this rank, times S because the reducer averages.
+  const float grad_scale = static_cast<float>(dp_.size()) /
+                           static_cast<float>(cfg_.train.batch_size * task_->loss_terms_per_sample());
+  const StepBatch batch{state_.step, state_.epoch, ids_, nullptr, rows_};
+  beat("forward and loss (waiting for teacher logits)");
+  const ObjectiveResult out = task_->forward_loss(objective, batch, grad_scale);
 
   // Every student must take the same decisions, so a non-finite input anywhere skips (or
   // aborts) the step everywhere, and a stop request anywhere stops everyone after this step.
@@ -191,14 +203,14 @@ StudentTrainer::StepResult StudentTrainer::train_step(Objective& objective, doub
     return {0, 0, true, stop};
   }
   beat("backward and gradient all-reduce");
-  model_.backward(model_.dlogits(), ctx, dp_.hook());
+  task_->backward(dp_.hook());
   // What backward did not hide of the all-reduce: the wait for the last buckets.
   const auto reduce_start = std::chrono::steady_clock::now();
   dp_.finish();
   const double exposed = std::chrono::duration<double>(std::chrono::steady_clock::now() - reduce_start).count();
   window_allreduce_s_ += exposed;
   allreduce_wait_s_ += exposed;
-  const auto info = optimizer_.step(model_.device_params(), model_.device_grads(), lr);
+  const auto info = optimizer_.step(task_->network().device_params(), task_->network().device_grads(), lr);
   last_grad_norm_ = info.grad_norm;
   if (!info.applied) {
     if (cfg_.train.nan_policy == "abort")
@@ -207,7 +219,7 @@ StudentTrainer::StepResult StudentTrainer::train_step(Objective& objective, doub
     log::warn("non-finite gradient norm at {}: update skipped (train.nan_policy=skip)", where);
     return {0, 0, true, stop};
   }
-  model_.apply_constraints();
+  task_->network().apply_constraints();
   return {out.loss_sum, out.correct, false, stop};
 }
 
@@ -223,7 +235,7 @@ EvalResult StudentTrainer::run_eval() {
   beat("evaluating");
   EvalResult r;
   if (dp_.rank() == 0) {
-    r = evaluate(model_, data_.test, cfg_.train.eval_batch_size);
+    r = task_->evaluate(cfg_.train.eval_batch_size);
     nlohmann::json rec = r.to_json();
     rec["kind"] = "eval";
     rec["step"] = state_.step;
@@ -236,7 +248,7 @@ EvalResult StudentTrainer::run_eval() {
 
 void StudentTrainer::save_checkpoint() {
   beat("writing a checkpoint");
-  if (dp_.rank() == 0) store_.save(model_, optimizer_, state_, cfg_.hash, seed_);
+  if (dp_.rank() == 0) store_.save(task_->network(), optimizer_, state_, cfg_.hash, seed_);
   // Nobody runs ahead of a checkpoint that is still being written.
   double token = 0;
   dp_.sum(&token, 1);

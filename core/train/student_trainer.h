@@ -1,7 +1,7 @@
-// The student training loop shared by supervised training and distillation: sampler -> batch ->
-// forward -> objective (loss + dlogits) -> backward with bucketed all-reduce -> optimizer ->
-// constraints; evaluation, metrics, checkpoints and exact resume. Runs on the students'
-// communicator; the objective is the only thing that differs between the two jobs.
+// The student training loop shared by supervised training and distillation, for every task
+// (MLP classification, language models): sampler -> batch -> forward -> objective (loss +
+// gradient) -> backward with bucketed all-reduce -> optimizer -> constraints; evaluation,
+// metrics, checkpoints and exact resume. Runs on the students' communicator.
 #pragma once
 #include <mpi.h>
 
@@ -13,6 +13,7 @@
 #include "core/data/sampler.h"
 #include "core/metrics/metrics.h"
 #include "core/model/model.h"
+#include "core/train/student_task.h"
 #include "core/optim/optimizer.h"
 #include "core/train/data_parallel.h"
 #include "core/train/evaluate.h"
@@ -40,8 +41,10 @@ class StudentTrainer {
   StudentTrainer(const Config& config, MPI_Comm students);
   int64_t start_step() const { return state_.step; }
   const StepPlan& plan() const { return plan_; }
-  const Model& model() const { return model_; }
-  const DataSplits& data() const { return data_; }
+  Network& network() const { return task_->network(); }
+  // The MLP task's model and data (distillation of MLPs); input error for other tasks.
+  Model& model() const;
+  const DataSplits& data() const;
   int rank() const { return dp_.rank(); }
   int ranks() const { return dp_.size(); }
   int64_t rows_per_rank() const { return rows_; }
@@ -72,8 +75,7 @@ class StudentTrainer {
 
   const Config& cfg_;
   uint64_t seed_;
-  DataSplits data_;
-  Model model_;
+  std::unique_ptr<StudentTask> task_;
   Optimizer optimizer_;
   Sampler sampler_;
   StepPlan plan_;
@@ -86,10 +88,7 @@ class StudentTrainer {
   double last_grad_norm_ = 0;
   double window_allreduce_s_ = 0, allreduce_wait_s_ = 0;  // exposed all-reduce time (this rank)
   Watchdog* watchdog_ = nullptr;
-  std::vector<float> x_;
-  std::vector<int32_t> y_;
   std::vector<int64_t> ids_;
-  std::vector<uint64_t> ids_u64_;
 };
 
 }  // namespace retort::core

@@ -1,5 +1,6 @@
 // Supervised training: the shared StudentTrainer loop with the hard-label softmax
-// cross-entropy objective (on the model's Compute), on every rank of the world.
+// cross-entropy objective (on the model's Compute; for language models next-token CE through
+// the chunked head), on every rank of the world.
 #include "core/train/supervised.h"
 
 #include "core/base/error.h"
@@ -17,6 +18,12 @@ class SoftmaxXentObjective final : public Objective {
   ObjectiveResult compute(const StepBatch& batch, const float* logits, int64_t classes,
                           float grad_scale, float* dlogits) override {
     const auto r = compute_.softmax_xent(logits, batch.labels, dlogits, batch.rows, classes, grad_scale);
+    return {r.loss_sum, r.correct, false};
+  }
+  // Next-token cross-entropy through the chunked head (no [tokens, vocab] logits).
+  ObjectiveResult compute_lm(const StepBatch&, const LmHeadBatch& head, float grad_scale) override {
+    const HeadLossSums r = lm_head_cross_entropy(*head.head, head.in,
+                                                 CrossEntropyTargets{head.labels, head.ignore_index, grad_scale});
     return {r.loss_sum, r.correct, false};
   }
 
@@ -45,7 +52,7 @@ int run_supervised(const Config& config, comm::World& world, const SupervisedOpt
   Watchdog watchdog(config.train.step_timeout_s, "rank " + std::to_string(world.rank()), abort_job_on_expiry(world));
   StudentTrainer trainer(config, world.comm());
   trainer.set_watchdog(&watchdog);
-  SoftmaxXentObjective objective(trainer.model().compute());
+  SoftmaxXentObjective objective(trainer.network().compute());
   return trainer.run(objective, options.stop_after_step);
 }
 
