@@ -20,8 +20,10 @@ namespace retort::kernels::cpu {
   const uint32_t ux = std::bit_cast<uint32_t>(x);
   const uint32_t keep = 0u - static_cast<uint32_t>(ux <= lo_bits);
   const float xc = std::bit_cast<float>(ux < lo_bits ? ux : lo_bits);
-  // Round to nearest by the 1.5·2^23 trick (floorf would need -fno-trapping-math to vectorise).
-  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  // Round to nearest by the 1.5·2^23 trick (floorf would need -fno-trapping-math to vectorise):
+  // the sum's low mantissa bits hold n itself, so 2^n is built from them without a conversion.
+  const float shifted = xc * 1.44269504088896341f + 12582912.0f;
+  const float n = shifted - 12582912.0f;
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -31,7 +33,8 @@ namespace retort::kernels::cpu {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
-  const float scale = std::bit_cast<float>(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
+  // bits(shifted) = 0x4B400000 + n, and 0x4B400000 << 23 vanishes mod 2^32: (bits + 127) << 23 = 2^n.
+  const float scale = std::bit_cast<float>((std::bit_cast<uint32_t>(shifted) + 127u) << 23);
   return std::bit_cast<float>(std::bit_cast<uint32_t>(y * scale) & keep);
 }
 

@@ -36,6 +36,10 @@ struct RowInput {
   int64_t k = 0;
   int32_t label = -1;  // valid label, or -1 when CE is not computed
   void* dz = nullptr;  // student_dtype
+  // Dense only: the next row's student and teacher logits (null for none), prefetched while
+  // this row computes so the memory reads overlap the exp work.
+  const void* next_student = nullptr;
+  const void* next_teacher = nullptr;
 };
 
 struct RowOutput {

@@ -1,7 +1,12 @@
 // CPU distillation loss for one row with a dense teacher: max pass, exp pass (2 exps per
 // element; softmax(z) for the CE reuses exp(z/T) when T is 1, 2 or 4, otherwise a third exp),
-// a ḡ pass for rkl/jsd/tvd, then the gradient pass.
+// a ḡ pass for rkl/jsd/tvd, then the gradient pass. The exp pass also prefetches the next
+// row's inputs, so reading them from memory overlaps this row's arithmetic.
+#include <immintrin.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "kernels/cpu/kd_loss_cpu_math.h"
@@ -17,6 +22,18 @@ void RowScratch::reserve(int64_t vocab) {
 
 namespace {
 
+// Asks for the cache lines of [p, p + bytes) (a hint; no fault on any address).
+inline void prefetch_bytes(const char* p, size_t bytes) {
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
+}
+
+// dst[0, n) = src[0, n) with non-temporal stores (dst 32-byte aligned), the n mod 8 tail plain.
+inline void stream_store(const float* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
 // e^(2^N): e squared N times (e itself for N = 0).
 template <int N>
 [[gnu::always_inline]] inline float squared(float e) {
@@ -26,37 +43,40 @@ template <int N>
 
 // The per-row work once z and t are float rows; kDiv is fixed at compile time so every inner
 // loop is a straight-line `omp simd` loop. kSquarings > 0 (T = 2^kSquarings, α > 0): the CE's
-// exp(z - z_max) is exp(a - a_max) squared kSquarings times, since a = z·2^-kSquarings is exact
-// and so T·(a - a_max) is exactly the rounded z - z_max.
+// exp(z - z_max) is exp(da) squared kSquarings times, since da = fl(z - z_max)·2^-kSquarings is
+// exact and so T·da is exactly the rounded z - z_max.
 template <Divergence kDiv, int kSquarings>
-void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, const float* t, const float* a,
-                    const float* b, float z_max, float t_max, RowScratch& scratch, RowOutput& out) {
+[[gnu::always_inline]] inline void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, const float* t, float z_max,
+                    float t_max, RowScratch& scratch, RowOutput& out) {
   const int64_t V = setup.vocab;
   const float inv_t = setup.inv_temperature, beta = setup.beta;
-  const float a_max = z_max * inv_t, b_max = t_max * inv_t;
   float* q_exp = scratch.q.data();
   float* p_exp = scratch.p.data();
-  // Exp pass over both rows (2 exps per element): e_a = exp(a - a_max), e_b = exp(b - b_max),
-  // their sums, Σ e_b·d and Σ e_a·d with d = (b - b_max) - (a - a_max) (fkl/rkl losses), and
-  // Σ e_b·(b - b_max) (entropy). Differences from the maxima are exact near them (±1e4 logits).
+  // Exp pass over both rows (2 exps per element): with da = (z - z_max)/T and db = (t - t_max)/T
+  // (the difference first, so it is exactly 0 at the maximum and accurate near it at ±1e4
+  // logits; nothing is stored), e_a = exp(da), e_b = exp(db), their sums, Σ e_b·d and Σ e_a·d
+  // with d = db - da (fkl/rkl losses), and Σ e_b·db (entropy).
   constexpr bool kl_sums = kDiv == Divergence::fkl || kDiv == Divergence::rkl;
   double sum_a = 0, sum_b = 0, w_p = 0, w_q = 0, e_b = 0, sum_s = 0;
+  const size_t z_size = dtype_size(in.student_dtype), t_size = dtype_size(in.teacher_dtype);
   for (int64_t c = 0; c < V; c += kSumChunk) {
     const int64_t end = c + kSumChunk < V ? c + kSumChunk : V;
+    if (in.next_student) {
+      prefetch_bytes(static_cast<const char*>(in.next_student) + c * z_size, (end - c) * z_size);
+      prefetch_bytes(static_cast<const char*>(in.next_teacher) + c * t_size, (end - c) * t_size);
+    }
     float sa = 0, sb = 0, wp = 0, wq = 0, eb = 0, ss = 0;
 #pragma omp simd reduction(+ : sa, sb, wp, wq, eb, ss)
     for (int64_t i = c; i < end; ++i) {
-      const float da = a[i] - a_max, db = b[i] - b_max;
+      const float da = (z[i] - z_max) * inv_t, db = (t[i] - t_max) * inv_t;
       const float ea = vexp(da), ebv = vexp(db);
       q_exp[i] = ea;
       p_exp[i] = ebv;
       sa += ea;
       sb += ebv;
       if constexpr (kSquarings > 0) ss += squared<kSquarings>(ea);
-      if constexpr (kl_sums) {
-        wp += keep_if(ebv > 0.0f, ebv * (db - da));
-        wq += keep_if(ea > 0.0f, ea * (db - da));
-      }
+      if constexpr (kDiv == Divergence::fkl) wp += keep_if(ebv > 0.0f, ebv * (db - da));
+      if constexpr (kDiv == Divergence::rkl) wq += keep_if(ea > 0.0f, ea * (db - da));
       eb += keep_if(ebv > 0.0f, ebv * db);
     }
     sum_a += sa;
@@ -87,7 +107,7 @@ void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, c
 #pragma omp simd reduction(+ : l_sum, g_sum)
       for (int64_t i = c; i < end; ++i) {
         const float q = q_exp[i] * inv_sa, p = p_exp[i] * inv_sb;
-        const float log_q = (a[i] - a_max) - log_sa, log_p = (b[i] - b_max) - log_sb;
+        const float log_q = (z[i] - z_max) * inv_t - log_sa, log_p = (t[i] - t_max) * inv_t - log_sb;
         float l, gq;
         category_terms<kDiv>(p, q, log_p, log_q, beta, l, gq);
         if constexpr (kDiv == Divergence::jsd) p_exp[i] = gq;
@@ -100,11 +120,9 @@ void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, c
   }
 
   // Gradient pass: dz_j = grad_kd·(q_j g_j - q_j ḡ) + grad_ce·s_j (the -[j == y] comes after).
-  float* dz = in.student_dtype == DType::f32 ? static_cast<float*>(in.dz) : scratch.out.data();
   const float grad_kd = setup.grad_kd, grad_ce = setup.with_ce ? setup.grad_ce : 0.0f;
   const float gb = static_cast<float>(g_bar);
-#pragma omp simd
-  for (int64_t i = 0; i < V; ++i) {
+  const auto grad_at = [&](int64_t i) __attribute__((always_inline)) {
     const float q = q_exp[i] * inv_sa, s = squared<kSquarings>(s_exp[i]) * inv_sz;
     float gq;
     if constexpr (kDiv == Divergence::fkl) {
@@ -113,11 +131,29 @@ void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, c
       gq = p_exp[i];
     } else {
       const float p = p_exp[i] * inv_sb;
-      const float log_q = (a[i] - a_max) - log_sa, log_p = (b[i] - b_max) - log_sb;
+      const float log_q = (z[i] - z_max) * inv_t - log_sa, log_p = (t[i] - t_max) * inv_t - log_sb;
       float l;
       category_terms<kDiv>(p, q, log_p, log_q, beta, l, gq);
     }
-    dz[i] = grad_kd * (gq - q * gb) + grad_ce * s;
+    return grad_kd * (gq - q * gb) + grad_ce * s;
+  };
+  float* dz = in.student_dtype == DType::f32 ? static_cast<float*>(in.dz) : scratch.out.data();
+  if (in.student_dtype == DType::f32) {
+    // fp32 dz is written once and not read back here: chunks go through L1 scratch and on to
+    // memory with streaming stores (no read-for-ownership of the output lines).
+    const int64_t head = std::min<int64_t>(V, static_cast<int64_t>((32 - (reinterpret_cast<uintptr_t>(dz) & 31)) & 31) / 4);
+    for (int64_t i = 0; i < head; ++i) dz[i] = grad_at(i);
+    float* chunk = scratch.out.data();
+    for (int64_t c = head; c < V; c += kSumChunk) {
+      const int64_t n = c + kSumChunk < V ? kSumChunk : V - c;
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) chunk[j] = grad_at(c + j);
+      stream_store(chunk, dz + c, n);
+    }
+    _mm_sfence();
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < V; ++i) dz[i] = grad_at(i);
   }
   if (setup.with_ce && in.label >= 0) {
     dz[in.label] -= grad_ce;
@@ -132,32 +168,36 @@ void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, c
 }
 
 template <int kSquarings>
-void dense_row_for(const RowSetup& setup, const RowInput& in, const float* z, const float* t, const float* a,
-                   const float* b, float z_max, float t_max, RowScratch& scratch, RowOutput& out) {
+[[gnu::always_inline]] inline void dense_row_for(const RowSetup& setup, const RowInput& in, const float* z, const float* t, float z_max,
+                   float t_max, RowScratch& scratch, RowOutput& out) {
   switch (setup.divergence) {
-    case Divergence::fkl: return dense_row_impl<Divergence::fkl, kSquarings>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
-    case Divergence::rkl: return dense_row_impl<Divergence::rkl, kSquarings>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
-    case Divergence::jsd: return dense_row_impl<Divergence::jsd, kSquarings>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
-    case Divergence::tvd: return dense_row_impl<Divergence::tvd, kSquarings>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
+    case Divergence::fkl: return dense_row_impl<Divergence::fkl, kSquarings>(setup, in, z, t, z_max, t_max, scratch, out);
+    case Divergence::rkl: return dense_row_impl<Divergence::rkl, kSquarings>(setup, in, z, t, z_max, t_max, scratch, out);
+    case Divergence::jsd: return dense_row_impl<Divergence::jsd, kSquarings>(setup, in, z, t, z_max, t_max, scratch, out);
+    case Divergence::tvd: return dense_row_impl<Divergence::tvd, kSquarings>(setup, in, z, t, z_max, t_max, scratch, out);
   }
 }
 
 }  // namespace
 
+// Compiled twice, for AVX2 and for AVX-512 (x86-64-v4), the one the CPU supports picked at load
+// time. The fp32 lane sums then run 8 or 16 lanes wide, so the two may differ in the last bits
+// of the sums; a given machine always runs the same one (results stay run-to-run identical).
+[[gnu::target_clones("arch=x86-64-v4", "default")]]
 void dense_row(const RowSetup& setup, const RowInput& in, RowScratch& scratch, RowOutput& out) {
   const int64_t V = setup.vocab;
   const float* z = row_as_float(in.student, in.student_dtype, V, scratch.z);
   const float* t = row_as_float(in.teacher_dense, in.teacher_dtype, V, scratch.t);
   int64_t nonfinite = 0;
   float z_max, t_max;
-  const float* a = row_max_scaled(z, setup.inv_temperature, V, scratch.a, z_max, nonfinite);
-  const float* b = row_max_scaled(t, setup.inv_temperature, V, scratch.b, t_max, nonfinite);
+  z_max = row_max(z, V, nonfinite);
+  t_max = row_max(t, V, nonfinite);
   if (nonfinite > 0 || z_max == -INFINITY || t_max == -INFINITY) return write_nan_row(setup, in, out);
   const int squarings = !setup.with_ce ? 0 : setup.temperature == 2.0f ? 1 : setup.temperature == 4.0f ? 2 : 0;
   switch (squarings) {
-    case 1: return dense_row_for<1>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
-    case 2: return dense_row_for<2>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
-    default: return dense_row_for<0>(setup, in, z, t, a, b, z_max, t_max, scratch, out);
+    case 1: return dense_row_for<1>(setup, in, z, t, z_max, t_max, scratch, out);
+    case 2: return dense_row_for<2>(setup, in, z, t, z_max, t_max, scratch, out);
+    default: return dense_row_for<0>(setup, in, z, t, z_max, t_max, scratch, out);
   }
 }
 
