@@ -21,6 +21,10 @@ struct CheckOptions {
   std::vector<std::string> overrides;
   int world_size = 0;  // 0 = do not check
 };
+struct ExportOptions {
+  std::string source;   // anything core::import_lm reads (Retort LM weights / checkpoint, HF dir, .gguf)
+  std::string out_dir;  // the HF model directory to write (must not exist or be empty)
+};
 struct LaunchOptions {
   std::string config_file;
   std::vector<std::string> overrides;
@@ -73,6 +77,7 @@ int run_eval(const EvalOptions& options);
 int run_inspect(const std::string& file);
 int run_launch(const LaunchOptions& options);
 int run_config_check(const CheckOptions& options);
+int run_export_hf(const ExportOptions& options);
 int run_version();
 int run_tokenizer_train(const TokenizerTrainOptions& options);
 int run_tokenizer_encode(const TokenizerIoOptions& options);

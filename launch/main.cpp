@@ -117,6 +117,13 @@ int main(int argc, char** argv) {
   shards_check_cmd->add_option("dir", shards_check.dir, "Output directory of retort tokenize")->required();
   shards_check_cmd->add_option("--tokenizer", shards_check.tokenizer, "Also require that the shards were made with this tokenizer");
 
+  auto* export_cmd = app.add_subcommand("export", "Write a model in another ecosystem's format");
+  export_cmd->require_subcommand(1);
+  ExportOptions export_options;
+  auto* export_hf_cmd = export_cmd->add_subcommand("hf", "Write a Hugging Face model directory (config.json + fp32 model.safetensors)");
+  export_hf_cmd->add_option("checkpoint", export_options.source, "Retort LM weights .safetensors or checkpoint directory (or an HF directory / .gguf)")->required();
+  export_hf_cmd->add_option("out_dir", export_options.out_dir, "Directory to write (must not exist or be empty)")->required();
+
   auto* version = app.add_subcommand("version", "Print the version and the build's backends");
 
   try {
@@ -142,6 +149,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
+    if (*export_hf_cmd) return run_export_hf(export_options);
     if (*version) return run_version();
     if (*plot_cmd) return run_plot(plot);
     if (*tokenizer_train_cmd) return run_tokenizer_train(tokenizer_train);

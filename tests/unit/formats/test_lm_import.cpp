@@ -9,6 +9,7 @@
 #include "core/base/error.h"
 #include "core/checkpoint/durable_io.h"
 #include "core/checkpoint/safetensors.h"
+#include "core/lm/hf_export.h"
 #include "core/lm/lm_import.h"
 #include "tests/unit/formats/model_files.h"
 
@@ -243,4 +244,39 @@ TEST_CASE("import failures name the file and the tensor or key", "[lm_import]") 
     fs::create_directories(dir / "empty");
     require_import_error(dir / "empty", {"empty", "neither config.json"});
   }
+}
+
+TEST_CASE("export_hf writes a directory that imports to the same model", "[hf_export]") {
+  for (bool qwen : {false, true}) {
+    const TensorMap t = tiny_tensors(qwen, qwen, 19);
+    const fs::path src = fresh_dir(qwen ? "export_src_qwen" : "export_src");
+    write_hf_dir(src, tiny_hf_config(qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM", qwen), t, "BF16", 2);
+    const ImportedLm lm = import_lm(src.string());
+    const fs::path out = fresh_dir(qwen ? "export_out_qwen" : "export_out");
+    std::string tokenizer_dir;
+    const HfExportSummary s = export_hf(lm, out.string(), [&](const std::string& dir) {
+      tokenizer_dir = dir;
+      return json{{"bos_token_id", 1}, {"eos_token_id", 2}};
+    });
+    REQUIRE(tokenizer_dir == out.string());
+    REQUIRE(s.architecture == (qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM"));
+    REQUIRE(s.tensors == static_cast<int64_t>(t.size()));
+    REQUIRE(s.bytes == static_cast<int64_t>(fs::file_size(out / "model.safetensors")));
+    const auto bytes = read_file((out / "config.json").string());
+    const json config = json::parse(bytes.begin(), bytes.end());
+    REQUIRE(config.at("torch_dtype") == "float32");
+    REQUIRE(config.at("eos_token_id") == 2);
+    REQUIRE(config.at("tie_word_embeddings") == qwen);
+    const auto file = parse_safetensors(read_file((out / "model.safetensors").string()), "exported");
+    REQUIRE(file.metadata.at("format") == "pt");
+    const ImportedLm back = import_lm(out.string());
+    REQUIRE(to_json(back.config) == to_json(lm.config));
+    require_same_tensors(back, t);
+    REQUIRE_THROWS_WITH(export_hf(lm, out.string()), Catch::Contains("not an empty directory"));
+  }
+  ImportedLm broken = import_lm((fs::temp_directory_path() / ("retort_lm_import_" + std::to_string(::getpid())) /
+                                 "export_src").string());
+  broken.tensors.erase("model.layers.1.mlp.down_proj.weight");
+  REQUIRE_THROWS_WITH(export_hf(broken, fresh_dir("export_broken").string()),
+                      Catch::Contains("the model has no tensor model.layers.1.mlp.down_proj.weight"));
 }
