@@ -43,6 +43,13 @@ struct PlotOptions {
   std::string title;
 };
 
+struct ScoreOptions {
+  std::string model;        // HF directory, .gguf, Retort LM weights or checkpoint (core/lm/lm_import.h)
+  std::string tokens_file;  // a JSON array of token ids
+  bool batch_invariant = false;
+  int64_t max_tokens = 0;   // > 0: score only the first N tokens
+};
+
 struct TokenizerTrainOptions {
   std::vector<std::string> corpus;  // UTF-8 text files, one sentence per line
   std::string out_dir;
@@ -79,6 +86,7 @@ int run_launch(const LaunchOptions& options);
 int run_config_check(const CheckOptions& options);
 int run_export_hf(const ExportOptions& options);
 int run_version();
+int run_score(const ScoreOptions& options);
 int run_tokenizer_train(const TokenizerTrainOptions& options);
 int run_tokenizer_encode(const TokenizerIoOptions& options);
 int run_tokenizer_decode(const TokenizerIoOptions& options);

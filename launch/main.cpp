@@ -82,6 +82,13 @@ int main(int argc, char** argv) {
   plot_cmd->add_option("--y", plot.y_keys, "Field(s) to plot (repeatable; default: loss and test_accuracy)");
   plot_cmd->add_option("--title", plot.title, "Chart title");
 
+  ScoreOptions score;
+  auto* score_cmd = app.add_subcommand("score", "Print the log-probability of every next token of a token sequence under a Llama model (JSON lines)");
+  score_cmd->add_option("model", score.model, "HF model directory, .gguf, Retort LM weights .safetensors or checkpoint directory")->required();
+  score_cmd->add_option("--tokens", score.tokens_file, "JSON array of token ids")->required();
+  score_cmd->add_flag("--batch-invariant", score.batch_invariant, "Run the forward in the batch-invariant Compute");
+  score_cmd->add_option("--max-tokens", score.max_tokens, "Score only the first N tokens");
+
   auto* tokenizer_cmd = app.add_subcommand("tokenizer", "Train a SentencePiece tokenizer, or encode/decode text with any tokenizer");
   tokenizer_cmd->require_subcommand(1);
   TokenizerTrainOptions tokenizer_train;
@@ -152,6 +159,7 @@ int main(int argc, char** argv) {
     if (*export_hf_cmd) return run_export_hf(export_options);
     if (*version) return run_version();
     if (*plot_cmd) return run_plot(plot);
+    if (*score_cmd) return run_score(score);
     if (*tokenizer_train_cmd) return run_tokenizer_train(tokenizer_train);
     if (*tokenizer_encode_cmd) return run_tokenizer_encode(tokenizer_io);
     if (*tokenizer_decode_cmd) return run_tokenizer_decode(tokenizer_io);
