@@ -109,8 +109,8 @@ void ring_average_bf16(MPI_Comm comm, float* data, int n, bf16* send_buffer, bf1
 
   // Reduce-scatter: the first chunk is rounded to bf16 as it is staged for sending; every
   // reduction rounds its own fp32 values, adds the incoming bf16 partial sum in fp32 and writes
-  // the rounded sum straight into the send buffer of the next step. The last one also widens and
-  // divides the finished chunk into data.
+  // the rounded sum over it, to be sent in the next step. The last one also widens and divides
+  // the finished chunk into data.
   {
     const float* first = data + chunks.begin(rank);
     const int count = chunks.count(rank);
@@ -123,20 +123,23 @@ void ring_average_bf16(MPI_Comm comm, float* data, int n, bf16* send_buffer, bf1
                                   MPI_UINT16_T, left, reduce_scatter_tag, comm, MPI_STATUS_IGNORE));
     float* own = data + chunks.begin(received);
     if (step < ranks - 2) {
-      for (int i = 0; i < count; ++i) send[i] = to_bf16(from_bf16(to_bf16(own[i])) + from_bf16(recv[i]));
+      for (int i = 0; i < count; ++i) recv[i] = to_bf16(from_bf16(to_bf16(own[i])) + from_bf16(recv[i]));
     } else if (average.power_of_two) {
       for (int i = 0; i < count; ++i) {
         const uint16_t sum = to_bf16(from_bf16(to_bf16(own[i])) + from_bf16(recv[i]));
-        send[i] = sum;
+        recv[i] = sum;
         own[i] = from_bf16(sum) * average.inverse;
       }
     } else {
       for (int i = 0; i < count; ++i) {
         const uint16_t sum = to_bf16(from_bf16(to_bf16(own[i])) + from_bf16(recv[i]));
-        send[i] = sum;
+        recv[i] = sum;
         own[i] = from_bf16(sum) / average.divisor;
       }
     }
+    // The sum stays where it arrived (those lines are in this core's cache; the send buffer's
+    // were just read by the neighbour) and is what goes out next: the buffers swap roles.
+    std::swap(send, recv);
   }
   // Allgather: each received bf16 sum is widened and divided into data, and is what this rank
   // forwards in the next step (the two buffers swap roles).
