@@ -10,11 +10,13 @@
 #include "core/base/error.h"
 #include "core/model/cpu_compute.h"
 #include "kernels/dropout.h"
+#include "tests/unit/engine_compute/fake_device_compute.h"
 #include "tests/unit/lm_model/lm_test_support.h"
 
 using namespace retort;
 using namespace retort::core;
 using namespace retort::test;
+using retort::core::test::FakeDeviceCompute;
 
 namespace {
 
@@ -298,4 +300,31 @@ TEST_CASE("llama input errors name what is wrong", "[lm_model]") {
   CHECK_THROWS_WITH(m.forward(long_seq.data(), {1, 17, false, nullptr, 0, 0}),
                     Catch::Contains("sequence length 17 exceeds max_seq_len 16"));
   CHECK_THROWS_WITH(LlamaModel(c, cpu_compute(), 1.0), Catch::Contains("dropout must be in [0, 1)"));
+}
+
+TEST_CASE("llama on a separate-memory device: the same bits as on the CPU, every buffer where it belongs", "[lm_model]") {
+  // The fake device checks that linear, dropout, softmax-CE, zero and copy get device memory,
+  // keys and labels host memory, and that uploads/downloads cross the boundary the right way.
+  const LlamaConfig c = tiny_config(false, 2, true);
+  auto device = std::make_shared<FakeDeviceCompute>();
+  LlamaModel on_cpu(c, cpu_compute(), 0.2), on_device(c, device, 0.2);
+  const auto weights = random_weights(on_cpu, 41);
+  on_cpu.load_tensors(weights, "test");
+  on_device.load_tensors(weights, "test");
+  const auto tokens = random_tokens(12, c.vocab_size, 3);
+  const auto labels = random_tokens(12, c.vocab_size, 4);
+  const std::vector<uint64_t> ids = {5, 6};
+  const LmBatch b{2, 6, true, ids.data(), 9, 1};
+  const StepResult cpu_step = train_step(on_cpu, tokens, labels, b);
+  const StepResult device_step = train_step(on_device, tokens, labels, b);
+  CHECK(device_step.mean_loss == cpu_step.mean_loss);
+  CHECK(std::memcmp(device_step.grads.data(), cpu_step.grads.data(), cpu_step.grads.size() * 4) == 0);
+  CHECK(device->uploads > 0);
+  CHECK(device->downloads > 0);
+
+  std::vector<float> cpu_logits(static_cast<size_t>(c.vocab_size)), device_logits(cpu_logits.size());
+  KvCache cpu_cache(c, on_cpu.compute_ptr()), device_cache(c, device);
+  on_cpu.decode(tokens.data(), 4, cpu_cache, cpu_logits.data());
+  on_device.decode(tokens.data(), 4, device_cache, device_logits.data());
+  CHECK(std::memcmp(cpu_logits.data(), device_logits.data(), cpu_logits.size() * 4) == 0);
 }
