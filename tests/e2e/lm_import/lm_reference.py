@@ -111,9 +111,9 @@ while pos < len(buf):
         continue
     hf_w[name] = np.frombuffer(buf, dtype="<f4", count=count, offset=pos)
     pos += 4 * count
-for name, arr in list(hf_w.items()):  # HF shapes: [out, in] for matrices
-    if name.endswith("embed_tokens.weight") or name == "lm_head.weight" or arr.size > cfg["d"]:
-        hf_w[name] = arr.reshape(-1, cfg["d"]) if not name.endswith("down_proj.weight") else arr.reshape(cfg["d"], -1)
+for name, arr in list(hf_w.items()):  # matrices are HF's [out, in]; only down_proj's rows are the width
+    if arr.size != cfg["d"]:
+        hf_w[name] = arr.reshape(cfg["d"], -1) if name.endswith("down_proj.weight") else arr.reshape(-1, cfg["d"])
 p = "model.layers.{i}."
 hf_names = dict(embed="model.embed_tokens.weight", norm="model.norm.weight", head="lm_head.weight",
                 attn_norm=p + "input_layernorm.weight", q=p + "self_attn.q_proj.weight",

@@ -44,6 +44,28 @@ for variant in "bf16 1" "bf16 3" "f16 1 --qwen2 --tied"; do
   cmp -s "$tmp/$name.tensors" "$tmp/$name.export.tensors" || fail "$name: config or tensors differ after export and re-import"
 done
 
+# (d) A Retort LM trained here (8 steps of the copy task): its final weights and its last
+# checkpoint export to the same HF directory, which scores as the Retort weights do.
+cat >"$tmp/copy.yaml" <<YAML
+run: {name: copy, out_dir: $tmp/lm, seed: 3}
+data: {dataset: copy_task, seq_len: 16, copy_train_size: 512}
+student: {arch: llama, vocab_size: 16, dim: 32, n_layers: 2, n_heads: 4, n_kv_heads: 2, ffn_dim: 64}
+optim: {name: adamw, lr: 0.003}
+train: {batch_size: 16, epochs: 1, max_steps: 8, log_every_steps: 8, checkpoint_every_steps: 4}
+YAML
+"$PY" -c 'import json; json.dump([(5 * i + 1) % 16 for i in range(16)], open("'"$tmp"'/copy_tokens.json", "w"))'
+if OMP_NUM_THREADS=1 timeout 120 "$retort" train "$tmp/copy.yaml" >"$tmp/lm.log" 2>&1; then
+  "$retort" export hf "$tmp/lm/final.safetensors" "$tmp/lm_final.hf" >/dev/null || fail "export hf of final.safetensors"
+  "$retort" export hf "$tmp/lm/checkpoints/step-00000008" "$tmp/lm_ckpt.hf" >/dev/null || fail "export hf of a checkpoint"
+  cmp -s "$tmp/lm_final.hf/model.safetensors" "$tmp/lm_ckpt.hf/model.safetensors" || fail "final weights and step-8 checkpoint export differently"
+  "$PY" "$here/check_export.py" "$dump" "$tmp/lm/final.safetensors" "$tmp/lm_final.hf" || fail "exported Retort LM does not read back"
+  "$retort" score "$tmp/lm/final.safetensors" --tokens "$tmp/copy_tokens.json" >"$tmp/lm.score" &&
+    "$retort" score "$tmp/lm_final.hf" --tokens "$tmp/copy_tokens.json" >"$tmp/lm_hf.score" &&
+    cmp -s "$tmp/lm.score" "$tmp/lm_hf.score" || fail "the exported Retort LM scores differently"
+else
+  fail "training the copy-task LM"; tail "$tmp/lm.log"
+fi
+
 # Refusals: a missing tensor and a non-empty output directory, exit 2 with one line.
 "$PY" "$here/make_hf_dir.py" "$tmp/broken" --dtype f32 --shards 1
 "$PY" - "$tmp/broken/model.safetensors" <<'PY'
