@@ -151,6 +151,32 @@ inline double exp_row(const float* x, float scale, float shift, float* out, int6
   return total;
 }
 
+// out[i] = e[i]^(2^squarings) (squarings 1 or 2: exp(z - z_max) from exp((z - z_max)/T) at
+// T = 2 or 4, see kd_loss_dense.cpp); returns Σ out, summed like exp_row.
+inline double squares_row(const float* e, int squarings, float* out, int64_t n) {
+  double total = 0;
+  for (int64_t c = 0; c < n; c += kSumChunk) {
+    const int64_t end = c + kSumChunk < n ? c + kSumChunk : n;
+    float s = 0;
+    if (squarings == 1) {
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = c; i < end; ++i) {
+        out[i] = e[i] * e[i];
+        s += out[i];
+      }
+    } else {
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = c; i < end; ++i) {
+        const float sq = e[i] * e[i];
+        out[i] = sq * sq;
+        s += out[i];
+      }
+    }
+    total += s;
+  }
+  return total;
+}
+
 // First index holding the value m (the argmax when m is the row maximum); 0 when absent.
 inline int64_t first_index_of(const float* x, int64_t n, float m) {
   for (int64_t i = 0; i < n; ++i)

@@ -100,7 +100,11 @@ void topk_row(const RowSetup& setup, const RowInput& in, RowScratch& scratch, Ro
   double tail_a = 0;
   const double sum_a = exp_row_with_tail(a, a_max, q_exp, V, in.topk_indices, k, tail_a);
   const bool separate_s = setup.with_ce && setup.temperature != 1.0f;
-  const double sum_z = separate_s ? exp_row(z, 1.0f, z_max, scratch.s.data(), V) : sum_a;
+  // At T = 2 and 4, exp(z - z_max) is exp(a - a_max) squared (a = z·2^-k is exact): no exps.
+  const int squarings = setup.temperature == 2.0f ? 1 : setup.temperature == 4.0f ? 2 : 0;
+  const double sum_z = !separate_s   ? sum_a
+                       : squarings   ? squares_row(q_exp, squarings, scratch.s.data(), V)
+                                     : exp_row(z, 1.0f, z_max, scratch.s.data(), V);
   const float* s_exp = separate_s ? scratch.s.data() : q_exp;
   const double log_sa = std::log(sum_a);
 

@@ -51,13 +51,14 @@ inline void tile(const float* x, const float* w, const float* b, float* y, int64
     }
 }
 
-// Outputs [o0, o1) of rows [r0, r0 + R): O-wide tiles, then single outputs.
+// Outputs [o0, o1) of rows [r0, r0 + R): O-wide tiles, then pairs, then a single output.
 template <int R, int O>
 inline void row_strip(const float* x, const float* w, const float* b, float* y, int64_t r0, int64_t o0, int64_t o1,
                       int64_t in, int64_t out) {
   int64_t o = o0;
   for (; o + O <= o1; o += O) tile<R, O>(x, w, b, y, r0, o, in, out);
-  for (; o < o1; ++o) tile<R, 1>(x, w, b, y, r0, o, in, out);
+  for (; o + 2 <= o1; o += 2) tile<R, 2>(x, w, b, y, r0, o, in, out);
+  if (o < o1) tile<R, 1>(x, w, b, y, r0, o, in, out);
 }
 
 // Register tiles within the 16 ymm registers: 3 rows x 4 outputs (12 accumulators, 3 x vectors,

@@ -31,19 +31,20 @@ TEST_CASE("kd_loss cpu: T = 2 and 4 with CE (softmax(z) from squared exp(z/T)) m
   std::mt19937_64 rng(test_seed() + 17);
   for (float temperature : {2.0f, 4.0f})
     for (int d = 0; d < 4; ++d)
-      for (retort::DType zd : {retort::DType::f32, retort::DType::bf16}) {
-        KdLossParams params;
-        params.divergence = static_cast<Divergence>(d);
-        params.temperature = temperature;
-        params.alpha = 0.4f;
-        params.beta = 0.3f;
-        Problem pb = random_problem(rng, 5, 3000, 0, zd, retort::DType::f32, params, true);
-        // Student logits spread ×8 (exact in bf16 too): exp(z/T)^T then spans the whole float
-        // range, underflow to 0 included.
-        for (auto& v : pb.z) v *= 8.0f;
-        INFO("T " << temperature << " divergence " << d);
-        compare(pb, run_problem(pb, cpu_call), kLossEps, grad_eps(zd));
-      }
+      for (int64_t k : {0, 20})
+        for (retort::DType zd : {retort::DType::f32, retort::DType::bf16}) {
+          KdLossParams params;
+          params.divergence = static_cast<Divergence>(d);
+          params.temperature = temperature;
+          params.alpha = 0.4f;
+          params.beta = 0.3f;
+          Problem pb = random_problem(rng, 5, 3000, k, zd, retort::DType::f32, params, true);
+          // Student logits spread ×8 (exact in bf16 too): exp(z/T)^T then spans the whole float
+          // range, underflow to 0 included.
+          for (auto& v : pb.z) v *= 8.0f;
+          INFO("T " << temperature << " divergence " << d << " k " << k);
+          compare(pb, run_problem(pb, cpu_call), kLossEps, grad_eps(zd));
+        }
 }
 
 TEST_CASE("kd_loss cpu: results do not depend on the number of OpenMP threads", "[kd_loss]") {
