@@ -2,6 +2,7 @@
 // differences), its HF layout and load errors, the gradient-ready hook, batch invariance,
 // dropout keyed by (sample, position), KV-cache decoding, and the Compute capability check.
 #include <catch2/catch.hpp>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -197,7 +198,8 @@ TEST_CASE("llama backward reports ranges in decreasing order, tied embedding las
   }
 }
 
-TEST_CASE("llama forward in the batch-invariant Compute: a sequence alone equals it inside a batch", "[lm_model]") {
+TEST_CASE("llama forward in the batch-invariant Compute: a sequence alone equals it inside a batch, on 1 or 2 threads",
+          "[lm_model]") {
   LlamaConfig c = tiny_config(false, 2, true);
   c.vocab_size = 50;
   c.dim = 64;
@@ -219,6 +221,15 @@ TEST_CASE("llama forward in the batch-invariant Compute: a sequence alone equals
   CHECK(std::memcmp(h + T * c.dim, hidden_alone.data(), hidden_alone.size() * 4) == 0);
   m.compute().linear_forward(h, m.head_weight(), nullptr, logits_batch.data(), 3 * T, c.dim, c.vocab_size, false);
   CHECK(std::memcmp(logits_batch.data() + T * c.vocab_size, logits_alone.data(), logits_alone.size() * 4) == 0);
+
+  // Nor on the thread count.
+  const int threads = omp_get_max_threads();
+  for (int t : {1, 2}) {
+    omp_set_num_threads(t);
+    h = m.forward(batch_tokens.data(), {3, T, false, nullptr, 0, 0});
+    CHECK(std::memcmp(h + T * c.dim, hidden_alone.data(), hidden_alone.size() * 4) == 0);
+  }
+  omp_set_num_threads(threads);
 
   // Dropout keys depend on (sample id, position), not on the slot in the batch.
   LlamaModel d(c, cpu_compute_batch_invariant(), 0.25);
