@@ -37,6 +37,8 @@ class StudentTask {
   virtual EvalResult evaluate(int64_t batch_size) = 0;
 };
 
+// Input error naming the key when student.arch, data.dataset, device and teacher do not fit.
+void validate_task(const Config& config);
 // The task `config` describes (data.dataset and student.arch), its network on `compute`.
 std::unique_ptr<StudentTask> make_student_task(const Config& config, std::shared_ptr<Compute> compute);
 

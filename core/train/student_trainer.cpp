@@ -47,6 +47,7 @@ StepPlan plan_steps(const TrainConfig& train, const Sampler& sampler) {
 }
 
 void validate_training(const Config& c) {
+  validate_task(c);
   validate_device(c);
   validate(c.data);
   validate(c.optim);

@@ -68,4 +68,17 @@ timeout 180 "${mpirun[@]}" -np 2 -x OMP_NUM_THREADS=1 "$retort" train "$tmp/copy
   --set run.out_dir="$tmp/whole240" --set train.max_steps=240 >"$tmp/whole240.log" 2>&1 || fail "uninterrupted 240-step run"
 cmp -s "$tmp/whole240/final.safetensors" "$tmp/killed/final.safetensors" || fail "killed + resumed differs from the uninterrupted run"
 
+# 4. What this version refuses, each with one line and exit 2.
+refused() {  # refused MESSAGE_PART --set ...
+  local want=$1; shift
+  "$retort" config check "$tmp/copy.yaml" "$@" >/dev/null 2>"$tmp/refused.err"; local rc=$?
+  [ "$rc" -eq 2 ] || fail "config check $* exited $rc, expected 2"
+  grep -q "$want" "$tmp/refused.err" || fail "config check $*: message lacks '$want': $(cat "$tmp/refused.err")"
+}
+refused "distillation of language models is not implemented yet" --set teacher.checkpoint="$tmp/none.safetensors"
+refused "runs on device: cpu in this version" --set device=cuda
+refused "needs data.dataset tokens or copy_task" --set data.dataset=fashion_mnist
+refused "copy_task needs student.vocab_size" --set data.seq_len=15
+refused "is shorter than data.seq_len" --set student.max_seq_len=8
+refused "is not a multiple of n_kv_heads" --set student.n_kv_heads=3
 finish test_lm_train
