@@ -61,6 +61,17 @@ struct TokenizerIoOptions {
   std::string file;       // input file; empty: stdin
   bool lines = false;     // encode: each line separately, one JSON array per line
 };
+struct GenerateCommandOptions {
+  std::string model;  // HF directory or .gguf (core/lm/lm_import.h); its tokenizer too
+  std::string prompt;
+  int64_t max_new_tokens = 128;
+  double temperature = 1.0;
+  double top_p = 1.0;
+  int64_t top_k = 0;
+  uint64_t seed = 0;
+  bool greedy = false;
+  bool chat = false;  // apply the model's ChatML chat template to the prompt
+};
 struct ShardsCheckOptions {
   std::string dir;        // a `retort tokenize` output directory
   std::string tokenizer;  // non-empty: the shards must have been made with it
@@ -92,5 +103,6 @@ int run_tokenizer_encode(const TokenizerIoOptions& options);
 int run_tokenizer_decode(const TokenizerIoOptions& options);
 int run_tokenize(const TokenizeOptions& options);
 int run_shards_check(const ShardsCheckOptions& options);
+int run_generate(const GenerateCommandOptions& options);
 
 }  // namespace retort::launch

@@ -1,5 +1,5 @@
 // The `retort` command line: subcommands train, teach, eval, inspect, launch, config, version,
-// tokenizer, tokenize, shards.
+// tokenizer, tokenize, shards, generate.
 // Every failure ends as one line on stderr and exit code 2 (bad input) or 1 (runtime failure).
 #include <CLI/CLI.hpp>
 
@@ -124,6 +124,18 @@ int main(int argc, char** argv) {
   shards_check_cmd->add_option("dir", shards_check.dir, "Output directory of retort tokenize")->required();
   shards_check_cmd->add_option("--tokenizer", shards_check.tokenizer, "Also require that the shards were made with this tokenizer");
 
+  GenerateCommandOptions generate;
+  auto* generate_cmd = app.add_subcommand("generate", "Stream a language model's continuation of a prompt (docs/text.md)");
+  generate_cmd->add_option("model", generate.model, "HF model directory or .gguf (its tokenizer is used)")->required();
+  generate_cmd->add_option("--prompt", generate.prompt, "The prompt text")->required();
+  generate_cmd->add_option("--max-new-tokens", generate.max_new_tokens, "Stop after this many new tokens")->capture_default_str();
+  generate_cmd->add_option("--temperature", generate.temperature, "Sampling temperature (0: greedy)")->capture_default_str();
+  generate_cmd->add_option("--top-p", generate.top_p, "Nucleus sampling mass")->capture_default_str();
+  generate_cmd->add_option("--top-k", generate.top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str();
+  generate_cmd->add_option("--seed", generate.seed, "Sampling seed")->capture_default_str();
+  generate_cmd->add_flag("--greedy", generate.greedy, "Always take the most likely token");
+  generate_cmd->add_flag("--chat", generate.chat, "Wrap the prompt as a user message in the model's chat template");
+
   auto* export_cmd = app.add_subcommand("export", "Write a model in another ecosystem's format");
   export_cmd->require_subcommand(1);
   ExportOptions export_options;
@@ -165,6 +177,7 @@ int main(int argc, char** argv) {
     if (*tokenizer_decode_cmd) return run_tokenizer_decode(tokenizer_io);
     if (*tokenize_cmd) return run_tokenize(tokenize);
     if (*shards_check_cmd) return run_shards_check(shards_check);
+    if (*generate_cmd) return run_generate(generate);
   } catch (const retort::Error& e) {
     return report(e);
   } catch (const std::exception& e) {
