@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -140,8 +141,12 @@ int run_eval(const EvalOptions& options) {
   if (!std::filesystem::exists(options.checkpoint))
     RETORT_INPUT_ERROR("--checkpoint: '" + options.checkpoint + "' does not exist");
   const core::EvalResult r = core::evaluate_checkpoint(options.checkpoint, cfg);
-  std::printf("%s: test accuracy %.4f, %lld errors of %lld, test loss %.4f\n", options.checkpoint.c_str(),
-              r.accuracy, static_cast<long long>(r.errors), static_cast<long long>(r.count), r.loss);
+  if (r.per_token)
+    std::printf("%s: validation perplexity %.4f, loss %.4f, token accuracy %.4f over %lld tokens\n",
+                options.checkpoint.c_str(), std::exp(r.loss), r.loss, r.accuracy, static_cast<long long>(r.count));
+  else
+    std::printf("%s: test accuracy %.4f, %lld errors of %lld, test loss %.4f\n", options.checkpoint.c_str(),
+                r.accuracy, static_cast<long long>(r.errors), static_cast<long long>(r.count), r.loss);
   return 0;
 }
 

@@ -25,6 +25,9 @@ awk -v a="${acc:-0}" 'BEGIN { exit !(a >= 0.99) }' || fail "copy task token accu
 grep -q '"tokens_per_s"' "$tmp/single/metrics.jsonl" || fail "metrics.jsonl has no tokens_per_s"
 grep -q '"test_perplexity"' "$tmp/single/summary.json" || fail "summary.json has no test_perplexity"
 echo "copy task: token accuracy $acc in $secs s"
+"$retort" eval --checkpoint "$tmp/single/final.safetensors" --config "$tmp/copy.yaml" >"$tmp/eval.out" 2>&1 ||
+  fail "retort eval of the LM: $(cat "$tmp/eval.out")"
+grep -q "validation perplexity" "$tmp/eval.out" || fail "retort eval printed no perplexity: $(cat "$tmp/eval.out")"
 
 # 2. Two data-parallel students, twice: the same bits.
 dp() {  # dp OUT_DIR [extra env for the ranks...]
