@@ -111,7 +111,6 @@ void LlamaModel::ensure_workspace(int64_t rows, bool training) {
     slot_acts_.clear();
     for (int64_t s = 0; s < slots_; ++s) {
       LayerActs a{};
-      a.xn1 = cv.take(n * d);
       a.rstd1 = cv.take(n);
       a.q = cv.take(n * qd);
       a.k = cv.take(n * kvd);
@@ -119,13 +118,13 @@ void LlamaModel::ensure_workspace(int64_t rows, bool training) {
       a.att = cv.take(n * qd);
       a.lse = cv.take(n * h);
       a.x_mid = cv.take(n * d);
-      a.xn2 = cv.take(n * d);
       a.rstd2 = cv.take(n);
       a.gate = cv.take(n * f);
       a.up = cv.take(n * f);
-      a.act = cv.take(n * f);
       slot_acts_.push_back(a);
     }
+    normed_ = cv.take(n * d);
+    act_ = cv.take(n * f);
     rstd_final_ = cv.take(n);
     hidden_ = cv.take(n * d);
   };

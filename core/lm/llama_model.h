@@ -64,8 +64,9 @@ class LlamaModel : public Network {
   struct LayerParams {  // element offsets into the flat buffers; bias -1 when absent
     int64_t input_norm, wq, bq, wk, bk, wv, bv, wo, post_norm, gate, up, down;
   };
-  struct LayerActs {  // one layer's saved activations (a slot of the workspace)
-    float *xn1, *rstd1, *q, *k, *v, *att, *lse, *x_mid, *xn2, *rstd2, *gate, *up, *act;
+  struct LayerActs {  // one layer's saved activations (a slot of the workspace); the normed
+                      // inputs and the SwiGLU output are recomputed in backward instead
+    float *rstd1, *q, *k, *v, *att, *lse, *x_mid, *rstd2, *gate, *up;
   };
   struct Grads {  // backward scratch, [rows, width] each
     float *dhidden, *dres, *dn, *dn2, *dbranch, *dact, *dgate, *dup, *dq, *dk, *dv, *datt;
@@ -104,6 +105,8 @@ class LlamaModel : public Network {
   ComputeBuffer activations_, grad_scratch_, token_ids_, decode_logits_;
   std::vector<float*> residual_ptrs_;
   std::vector<LayerActs> slot_acts_;
+  float* normed_ = nullptr;  // [rows, dim]: a block's rmsnorm output (either norm), scratch
+  float* act_ = nullptr;     // [rows, ffn_dim]: a block's SwiGLU output, scratch
   float* rstd_final_ = nullptr;
   float* hidden_ = nullptr;
   Grads grads_scratch_{};
