@@ -71,6 +71,36 @@ timeout 180 "${mpirun[@]}" -np 2 -x OMP_NUM_THREADS=1 "$retort" train "$tmp/copy
   --set run.out_dir="$tmp/whole240" --set train.max_steps=240 >"$tmp/whole240.log" 2>&1 || fail "uninterrupted 240-step run"
 cmp -s "$tmp/whole240/final.safetensors" "$tmp/killed/final.safetensors" || fail "killed + resumed differs from the uninterrupted run"
 
+# 3d. student.init_from: the trained weights (and their HF export) start a run where they ended.
+"$retort" export hf "$tmp/single/final.safetensors" "$tmp/hf" >"$tmp/export.log" 2>&1 || fail "export hf: $(tail -2 "$tmp/export.log")"
+for src in "$tmp/single/final.safetensors" "$tmp/hf"; do
+  rm -rf "$tmp/init"
+  OMP_NUM_THREADS=1 timeout 60 "$retort" train "$tmp/copy.yaml" --set student.init_from="$src" --set run.out_dir="$tmp/init" \
+    --set train.max_steps=2 --set optim.lr=1e-6 >"$tmp/init.log" 2>&1 || { fail "init_from $src"; tail -3 "$tmp/init.log"; }
+  acc=$(field "$tmp/init/summary.json" test_accuracy)
+  awk -v a="${acc:-0}" 'BEGIN { exit !(a >= 0.99) }' || fail "2 steps from $src: token accuracy $acc (the weights were not loaded?)"
+done
+"$retort" train "$tmp/copy.yaml" --set student.init_from="$tmp/missing" --set run.out_dir="$tmp/init2" >/dev/null 2>"$tmp/init.err"
+[ $? -eq 2 ] || fail "a missing student.init_from did not exit 2: $(cat "$tmp/init.err")"
+
+# 5. Real text: a SentencePiece tokenizer trained here, `retort tokenize` shards, training on them.
+corpus=(/usr/share/games/fortunes/computers /usr/share/games/fortunes/science)
+"$retort" tokenizer train --vocab 512 --out "$tmp/tok" "${corpus[@]}" >"$tmp/tok.log" 2>&1 || fail "tokenizer train: $(tail -2 "$tmp/tok.log")"
+"$retort" tokenize --tokenizer "$tmp/tok/tokenizer.model" --out "$tmp/shards" --separator % --val-fraction 0.1 \
+  "${corpus[@]}" >"$tmp/tokenize.log" 2>&1 || fail "tokenize: $(tail -2 "$tmp/tokenize.log")"
+cat >"$tmp/text.yaml" <<YAML
+run: {name: text, out_dir: $tmp/text, seed: 1}
+data: {dataset: tokens, dir: $tmp/shards, seq_len: 64}
+student: {arch: llama, dim: 64, n_layers: 2, n_heads: 4, ffn_dim: 128}
+optim: {name: adamw, lr: 0.003}
+schedule: {name: cosine, warmup_steps: 10}
+train: {batch_size: 16, epochs: 1, log_every_steps: 50}
+YAML
+OMP_NUM_THREADS=1 timeout 120 "$retort" train "$tmp/text.yaml" >"$tmp/text.log" 2>&1 || { fail "training on token shards"; tail -3 "$tmp/text.log"; }
+ppl=$(field "$tmp/text/summary.json" test_perplexity)
+awk -v p="${ppl:-1e9}" 'BEGIN { exit !(p < 154) }' || fail "validation perplexity $ppl on token shards (uniform over 512 tokens is 512)"
+echo "token shards: validation perplexity $ppl"
+
 # 4. What this version refuses, each with one line and exit 2.
 refused() {  # refused MESSAGE_PART --set ...
   local want=$1; shift
