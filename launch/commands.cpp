@@ -19,6 +19,7 @@
 #include "core/distill/logits_cache.h"
 #include "core/distill/run_distill.h"
 #include "core/train/evaluate.h"
+#include "core/lm/model_inspect.h"
 #include "core/train/inspect.h"
 #include "core/train/run_control.h"
 #include "core/train/run_lock.h"
@@ -154,6 +155,10 @@ int run_inspect(const std::string& file) {
   if (!std::filesystem::exists(file)) RETORT_INPUT_ERROR(file + ": does not exist");
   if (std::filesystem::path(file).filename() == "index.json") {
     std::cout << core::describe_cache(file);
+    return 0;
+  }
+  if (core::is_foreign_model(file)) {
+    core::inspect_foreign_model(file, std::cout);
     return 0;
   }
   core::inspect_checkpoint(file, std::cout);

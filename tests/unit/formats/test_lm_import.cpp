@@ -1,16 +1,18 @@
 // import_lm: HF directories (F32/BF16/F16, one file or shards, Qwen2 biases, tied heads),
 // llama.cpp GGUF files (q/k un-permuted back to HF's layout), Retort weights files and
-// checkpoint directories give the same HF-named fp32 tensors; and each failure is an input error
-// naming the file and the tensor (or key).
+// checkpoint directories give the same HF-named fp32 tensors; each failure is an input error
+// naming the file and the tensor (or key); export_hf round trips; inspect lists foreign models.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <sstream>
 
 #include "core/base/error.h"
 #include "core/checkpoint/durable_io.h"
 #include "core/checkpoint/safetensors.h"
 #include "core/lm/hf_export.h"
 #include "core/lm/lm_import.h"
+#include "core/lm/model_inspect.h"
 #include "tests/unit/formats/model_files.h"
 
 namespace fs = std::filesystem;
@@ -279,4 +281,26 @@ TEST_CASE("export_hf writes a directory that imports to the same model", "[hf_ex
   broken.tensors.erase("model.layers.1.mlp.down_proj.weight");
   REQUIRE_THROWS_WITH(export_hf(broken, fresh_dir("export_broken").string()),
                       Catch::Contains("the model has no tensor model.layers.1.mlp.down_proj.weight"));
+}
+
+TEST_CASE("inspect lists GGUF files and HF directories with the config they map to", "[inspect]") {
+  const TensorMap t = tiny_tensors(false, false, 23);
+  const fs::path dir = fresh_dir("inspect");
+  tiny_gguf(t, false).write(dir / "tiny.gguf");
+  write_hf_dir(dir / "hf", tiny_hf_config(), t, "BF16");
+  write_hf_dir(dir / "gpt2", tiny_hf_config("GPT2LMHeadModel"), t, "F16");
+  REQUIRE(is_foreign_model((dir / "tiny.gguf").string()));
+  REQUIRE(is_foreign_model((dir / "hf").string()));
+  REQUIRE_FALSE(is_foreign_model(dir.string()));
+  std::ostringstream gguf, hf, gpt2;
+  inspect_foreign_model((dir / "tiny.gguf").string(), gguf);
+  REQUIRE_THAT(gguf.str(), Catch::Contains("GGUF version 3") && Catch::Contains("metadata llama.block_count = 2") &&
+                               Catch::Contains("tokenizer.ggml.tokens = array of string [16]") &&
+                               Catch::Contains("llama config {\"dim\":32") &&
+                               Catch::Contains("blk.1.attn_k.weight") && Catch::Contains("shape [16,32]"));
+  inspect_foreign_model((dir / "hf").string(), hf);
+  REQUIRE_THAT(hf.str(), Catch::Contains("model.safetensors (21 tensors)") &&
+                             Catch::Contains("model.layers.0.mlp.down_proj.weight") && Catch::Contains("BF16 shape [32,48]"));
+  inspect_foreign_model((dir / "gpt2").string(), gpt2);
+  REQUIRE_THAT(gpt2.str(), Catch::Contains("not importable: ") && Catch::Contains("unknown architecture GPT2LMHeadModel"));
 }
