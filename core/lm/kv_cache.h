@@ -33,7 +33,6 @@ class KvCache {
     RETORT_CHECK(length_ + n <= capacity_, "KV cache overflow");
     length_ += n;
   }
-  void clear() { length_ = 0; }
 
  private:
   int64_t kv_dim_, capacity_;
