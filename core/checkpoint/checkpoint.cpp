@@ -95,8 +95,10 @@ std::vector<uint8_t> encode_model(const Network& model) {
   for (const ParamTensor& t : model.layout().tensors())
     tensors.push_back({t.name, t.shape, params.subspan(static_cast<size_t>(t.offset),
                                                        static_cast<size_t>(t.numel))});
-  return encode_safetensors(tensors, {{"retort.format", kFormat},
-                                      {"retort.model", model.spec_json().dump()}});
+  std::map<std::string, std::string> metadata = model.file_metadata();
+  metadata["retort.format"] = kFormat;
+  metadata["retort.model"] = model.spec_json().dump();
+  return encode_safetensors(tensors, metadata);
 }
 
 void save_model(const Network& model, const std::string& path) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -35,6 +36,10 @@ class Network {
   virtual void initialize(uint64_t seed) { layout_.initialize(params_.host_for_writing(), seed); }
   // Weight constraints applied after each optimizer step (none by default).
   virtual void apply_constraints() {}
+  // Strings recorded in the weights file's metadata beside the spec (e.g. the tokenizer hash of
+  // a language model's data: "retort.tokenizer_hash").
+  std::map<std::string, std::string>& file_metadata() { return file_metadata_; }
+  const std::map<std::string, std::string>& file_metadata() const { return file_metadata_; }
 
   const ParamLayout& layout() const { return layout_; }
   int64_t num_params() const { return layout_.total(); }
@@ -62,6 +67,7 @@ class Network {
   std::shared_ptr<Compute> compute_;
   ParamLayout layout_;
   MirroredBuffer params_, grads_;
+  std::map<std::string, std::string> file_metadata_;
 };
 
 }  // namespace retort::core

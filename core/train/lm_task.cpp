@@ -5,11 +5,17 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "core/base/error.h"
 #include "core/base/log.h"
+#include "core/checkpoint/durable_io.h"
+#include "core/checkpoint/safetensors.h"
 #include "core/data/copy_task.h"
 #include "core/data/sequence_dataset.h"
+#include "core/data/token_shards.h"
 #include "core/lm/lm_import.h"
+#include "core/text/tokenizer.h"
 
 namespace retort::core {
 namespace {
@@ -28,6 +34,30 @@ TokenWindows shard_split(const Config& c, const char* split, int64_t limit) {
   auto data = std::make_shared<SequenceDataset>(c.data.dir, split, c.data.seq_len);
   const int64_t count = limit > 0 ? std::min(limit, data->num_windows()) : data->num_windows();
   return {count, 0, data->vocab_size(), [data](std::span<const int64_t> ids, int32_t* out) { data->gather(ids, out); }};
+}
+
+std::string hash_hex(uint64_t h) { return fmt::format("{:016x}", h); }
+
+// The tokenizer a model file carries or records: an HF directory's tokenizer.json /
+// tokenizer.model or a GGUF's tokenizer (its content hash), or the retort.tokenizer_hash a
+// Retort weights file or checkpoint recorded; empty when the file says nothing.
+std::string model_tokenizer_hash(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  std::string weights;
+  if (fs::is_directory(p)) {
+    if (fs::exists(p / "tokenizer.json") || fs::exists(p / "tokenizer.model"))
+      return hash_hex(open_tokenizer(path)->content_hash());
+    if (fs::exists(p / "model.safetensors") && fs::exists(p / "manifest.json")) weights = (p / "model.safetensors").string();
+  } else if (p.extension() == ".gguf") {
+    return hash_hex(open_tokenizer(path)->content_hash());
+  } else if (p.extension() == ".safetensors") {
+    weights = path;
+  }
+  if (weights.empty()) return "";
+  const SafetensorsFile file = parse_safetensors_any(read_file(weights), weights);
+  const auto it = file.metadata.find("retort.tokenizer_hash");
+  return it == file.metadata.end() ? "" : it->second;
 }
 
 }  // namespace
@@ -88,7 +118,20 @@ LmTask::LmTask(const Config& config, std::shared_ptr<Compute> compute)
   if (data_.val.vocab > shape.vocab_size)
     RETORT_INPUT_ERROR(fmt::format("the validation split's vocabulary {} exceeds the model's {}", data_.val.vocab,
                                    shape.vocab_size));
+  std::string data_hash;
+  if (config.data.dataset == "tokens") {
+    // Ids mean something only under the tokenizer that made them: the data, the initial weights
+    // and the checkpoints this run writes must agree on it.
+    data_hash = hash_hex(read_token_manifest(config.data.dir).tokenizer_hash);
+    if (!config.student.init_from.empty()) {
+      const std::string model_hash = model_tokenizer_hash(config.student.init_from);
+      if (!model_hash.empty() && model_hash != data_hash)
+        RETORT_INPUT_ERROR(fmt::format("student.init_from {} uses tokenizer {}, but data.dir {} was tokenized with {}",
+                                       config.student.init_from, model_hash, config.data.dir, data_hash));
+    }
+  }
   model_ = std::make_unique<LlamaModel>(shape, std::move(compute), config.student.dropout);
+  if (!data_hash.empty()) model_->file_metadata()["retort.tokenizer_hash"] = data_hash;
 }
 
 void LmTask::initialize(uint64_t seed) {

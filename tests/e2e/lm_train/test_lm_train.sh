@@ -100,6 +100,15 @@ OMP_NUM_THREADS=1 timeout 120 "$retort" train "$tmp/text.yaml" >"$tmp/text.log" 
 ppl=$(field "$tmp/text/summary.json" test_perplexity)
 awk -v p="${ppl:-1e9}" 'BEGIN { exit !(p < 154) }' || fail "validation perplexity $ppl on token shards (uniform over 512 tokens is 512)"
 echo "token shards: validation perplexity $ppl"
+# The run records the data's tokenizer; weights under another tokenizer are refused on this data.
+grep -aq '"retort.tokenizer_hash"' "$tmp/text/final.safetensors" || fail "the LM weights record no tokenizer hash"
+"$retort" tokenizer train --vocab 400 --out "$tmp/tok2" "${corpus[@]}" >/dev/null 2>&1 || fail "second tokenizer train"
+"$retort" tokenize --tokenizer "$tmp/tok2/tokenizer.model" --out "$tmp/shards2" --separator % --val-fraction 0.1 \
+  "${corpus[@]}" >/dev/null 2>&1 || fail "tokenize with the second tokenizer"
+"$retort" train "$tmp/text.yaml" --set data.dir="$tmp/shards2" --set student.init_from="$tmp/text/final.safetensors" \
+  --set run.out_dir="$tmp/text2" >/dev/null 2>"$tmp/tok.err"; rc=$?
+[ "$rc" -eq 2 ] && grep -q "uses tokenizer .* but data.dir .* was tokenized with" "$tmp/tok.err" ||
+  fail "weights of another tokenizer were not refused (exit $rc): $(cat "$tmp/tok.err")"
 
 # 4. What this version refuses, each with one line and exit 2.
 refused() {  # refused MESSAGE_PART --set ...
