@@ -1,0 +1,172 @@
+// retort_bench lm_head_kd: the LM head + KD loss (lm_head_kd) chunk by chunk vs unchunked
+// (materialised [N, V] logits + dlogits: the same code with one chunk), for dense, top-k + lse and
+// sampled targets at 1 and 2 threads: median time, peak extra compute memory, and a bare GEMM.
+//   retort_bench lm_head_kd [--rows 2048] [--dim 512] [--vocab 32000] [--chunk-mb 16] [--k 32]
+//                           [--n 16] [--threads 1,2]
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "core/lm/lm_head_kd.h"
+#include "core/model/cpu_compute.h"
+#include "tests/bench/baselines.h"
+#include "tests/bench/bench.h"
+#include "tests/bench/step_workload.h"
+#include "tests/support/numeric.h"
+
+namespace {
+
+using namespace retort;
+using namespace retort::core;
+
+// The CPU compute, counting live and peak bytes of what it allocates.
+class CountingCompute final : public CpuCompute {
+ public:
+  void* allocate(size_t bytes) override {
+    void* p = CpuCompute::allocate(bytes);
+    std::lock_guard lock(mu_);
+    sizes_[p] = bytes;
+    live_ += bytes;
+    peak_ = std::max(peak_, live_);
+    return p;
+  }
+  void release(void* p) noexcept override {
+    {
+      std::lock_guard lock(mu_);
+      auto it = sizes_.find(p);
+      if (it != sizes_.end()) live_ -= it->second, sizes_.erase(it);
+    }
+    CpuCompute::release(p);
+  }
+  size_t live() const { return live_; }
+  size_t peak() const { return peak_; }
+  void reset_peak() { peak_ = live_; }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<void*, size_t> sizes_;
+  size_t live_ = 0, peak_ = 0;
+};
+
+struct PathResult {
+  double seconds = 0, loss = 0;
+  size_t peak_extra = 0;
+  int64_t chunk_rows = 0;
+};
+
+// One path: x, w, dx, dw live in the compute before the call; the peak extra is what the head
+// and the objective allocate on top during the first (cold) call; then the median of repeats.
+PathResult run_path(const std::vector<float>& x, const std::vector<float>& w, int64_t rows, int64_t dim,
+                    int64_t vocab, const LmTargets& targets, const std::vector<int32_t>& labels, size_t budget,
+                    int repeats) {
+  auto compute = std::make_shared<CountingCompute>();
+  ComputeBuffer bx(compute, x.size()), bw(compute, w.size()), dx(compute, x.size()), dw(compute, w.size());
+  std::copy(x.begin(), x.end(), bx.data());
+  std::copy(w.begin(), w.end(), bw.data());
+  kernels::KdLossParams p;
+  p.temperature = targets.temperature;
+  const float scale = 1.f / static_cast<float>(counted_tokens(labels.data(), rows, p.ignore_index));
+  PathResult r;
+  ChunkedHead head(compute, budget);
+  r.chunk_rows = std::min(head.chunk_rows(vocab), rows);
+  auto call = [&] {
+    std::fill(dw.data(), dw.data() + dw.size(), 0.f);
+    r.loss = lm_head_kd(head, {bx.data(), bw.data(), rows, dim, vocab, dx.data(), dw.data()}, targets, labels.data(), p,
+                        scale).loss_sum;
+  };
+  const size_t before = compute->live();
+  compute->reset_peak();
+  call();
+  r.peak_extra = compute->peak() - before;
+  r.seconds = retort::bench::time_median(repeats, call);
+  return r;
+}
+
+int bench_lm_head_kd(const retort::bench::Args& args) {
+  int64_t rows = 2048, dim = 512, vocab = 32000, k = 32, n = 16;
+  double chunk_mb = 16;
+  std::vector<int64_t> threads = {1, 2};
+  if (args.quick) rows = 64, dim = 32, vocab = 1000, chunk_mb = 0.05;
+  for (size_t i = 0; i + 1 < args.rest.size(); ++i) {
+    const std::string& key = args.rest[i];
+    const std::string& v = args.rest[i + 1];
+    if (key == "--rows") rows = std::stoll(v);
+    if (key == "--dim") dim = std::stoll(v);
+    if (key == "--vocab") vocab = std::stoll(v);
+    if (key == "--chunk-mb") chunk_mb = std::stod(v);
+    if (key == "--k") k = std::stoll(v);
+    if (key == "--n") n = std::stoll(v);
+    if (key == "--threads") threads = retort::bench::parse_int_list(v);
+  }
+  const int repeats = args.quick ? 1 : args.repeats;
+  const auto x = retort::test::random_normal(static_cast<size_t>(rows * dim), 1, 1.f);
+  const auto w = retort::test::random_normal(static_cast<size_t>(vocab * dim), 2, 0.05f);
+  const auto xt = retort::test::random_normal(static_cast<size_t>(rows * dim), 3, 1.f);
+  const auto wt = retort::test::random_normal(static_cast<size_t>(vocab * dim), 4, 0.08f);
+  std::vector<int32_t> labels(static_cast<size_t>(rows));
+  std::vector<int64_t> sample_ids(static_cast<size_t>(rows));
+  std::vector<int32_t> positions(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) {
+    labels[i] = static_cast<int32_t>((i * 7919 + 13) % vocab);
+    sample_ids[i] = i / 512, positions[i] = static_cast<int32_t>(i % 512);
+  }
+  const size_t budget = static_cast<size_t>(chunk_mb * (1 << 20));
+  const size_t whole = static_cast<size_t>(rows * vocab) * sizeof(float);
+  const double flops = 6.0 * static_cast<double>(rows) * static_cast<double>(dim) * static_cast<double>(vocab);
+
+  struct KindSpec {
+    TargetKind kind;
+    int32_t k;
+  };
+  for (int64_t t : threads) {
+    omp_set_num_threads(static_cast<int>(t));
+    const double bare_gflops = retort::bench::blas_gemm_gflops(rows, vocab, dim, true, 3);
+    for (const KindSpec ks : {KindSpec{TargetKind::dense, 0}, KindSpec{TargetKind::topk, static_cast<int32_t>(k)},
+                              KindSpec{TargetKind::sampled, static_cast<int32_t>(n)}}) {
+      ChunkedHead teacher(cpu_compute(), budget);
+      const auto e0 = std::chrono::steady_clock::now();
+      const LmTargets targets = encode_targets(teacher, xt.data(), wt.data(), rows, dim, vocab,
+                                               {ks.kind, ks.k, DType::f32, 1.f, 5, sample_ids.data(), positions.data()});
+      const double encode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
+      const PathResult chunked = run_path(x, w, rows, dim, vocab, targets, labels, budget, repeats);
+      const PathResult unchunked = run_path(x, w, rows, dim, vocab, targets, labels, whole, repeats);
+      // kd_objective's host staging for sampled targets ([chunk, n + 1] floats): sized, not counted above.
+      auto staging = [&](const PathResult& r) {
+        return ks.kind == TargetKind::sampled ? static_cast<double>(r.chunk_rows * (ks.k + 1) * 4) : 0.0;
+      };
+      retort::bench::emit(
+          {{"bench", "lm_head_kd"},
+           {"kind", target_kind_name(ks.kind)},
+           {"k_or_n", ks.k},
+           {"rows", rows},
+           {"dim", dim},
+           {"vocab", vocab},
+           {"threads", omp_get_max_threads()},
+           {"chunk_rows", chunked.chunk_rows},
+           {"chunked_ms", chunked.seconds * 1e3},
+           {"unchunked_ms", unchunked.seconds * 1e3},
+           {"unchunked_over_chunked_time", unchunked.seconds / chunked.seconds},
+           {"chunked_peak_extra_mib", static_cast<double>(chunked.peak_extra) / (1 << 20)},
+           {"unchunked_peak_extra_mib", static_cast<double>(unchunked.peak_extra) / (1 << 20)},
+           {"memory_ratio", static_cast<double>(unchunked.peak_extra) / static_cast<double>(chunked.peak_extra)},
+           {"chunked_host_staging_kib", staging(chunked) / 1024},
+           {"chunked_gemm_gflops", flops / chunked.seconds / 1e9},
+           {"bare_blas_gemm_gflops", bare_gflops},
+           {"loss_rel_diff", std::abs(chunked.loss - unchunked.loss) / std::abs(unchunked.loss)},
+           {"target_bytes_per_token", static_cast<double>(targets.payload_bytes()) / static_cast<double>(rows)},
+           {"encode_ms", encode_s * 1e3}});
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+RETORT_BENCH("lm_head_kd",
+             "LM head + KD loss chunked vs unchunked (dense, top-k, sampled targets): time, peak extra memory",
+             bench_lm_head_kd);
