@@ -1,6 +1,7 @@
 // retort_bench lm_head_kd: the LM head + KD loss (lm_head_kd) chunk by chunk vs unchunked
 // (materialised [N, V] logits + dlogits: the same code with one chunk), for dense, top-k + lse and
-// sampled targets at 1 and 2 threads: median time, peak extra compute memory, and a bare GEMM.
+// sampled targets at 1 and 2 threads: median time (the two interleaved), peak extra compute
+// memory, and a bare GEMM.
 //   retort_bench lm_head_kd [--rows 2048] [--dim 512] [--vocab 32000] [--chunk-mb 16] [--k 32]
 //                           [--n 16] [--threads 1,2]
 #include <omp.h>
@@ -53,39 +54,46 @@ class CountingCompute final : public CpuCompute {
   size_t live_ = 0, peak_ = 0;
 };
 
-struct PathResult {
-  double seconds = 0, loss = 0;
+// One path: x, w, dx, dw live in its own counting compute before the first call; the peak extra
+// is what the head and the objective allocate on top during that first (cold) call.
+class HeadPath {
+ public:
+  HeadPath(const std::vector<float>& x, const std::vector<float>& w, int64_t rows, int64_t dim, int64_t vocab,
+           const LmTargets& targets, const std::vector<int32_t>& labels, size_t budget)
+      : compute_(std::make_shared<CountingCompute>()),
+        x_(compute_, x.size()), w_(compute_, w.size()), dx_(compute_, x.size()), dw_(compute_, w.size()),
+        head_(compute_, budget), targets_(targets), labels_(labels), rows_(rows), dim_(dim), vocab_(vocab) {
+    std::copy(x.begin(), x.end(), x_.data());
+    std::copy(w.begin(), w.end(), w_.data());
+    params_.temperature = targets.temperature;
+    scale_ = 1.f / static_cast<float>(counted_tokens(labels.data(), rows, params_.ignore_index));
+    const size_t before = compute_->live();
+    compute_->reset_peak();
+    call();
+    peak_extra = compute_->peak() - before;
+  }
+  int64_t chunk_rows() const { return std::min(head_.chunk_rows(vocab_), rows_); }
+  double call() {  // seconds of one call
+    const auto t0 = std::chrono::steady_clock::now();
+    std::fill(dw_.data(), dw_.data() + dw_.size(), 0.f);
+    loss = lm_head_kd(head_, {x_.data(), w_.data(), rows_, dim_, vocab_, dx_.data(), dw_.data()}, targets_,
+                      labels_.data(), params_, scale_)
+               .loss_sum;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   size_t peak_extra = 0;
-  int64_t chunk_rows = 0;
-};
+  double loss = 0;
 
-// One path: x, w, dx, dw live in the compute before the call; the peak extra is what the head
-// and the objective allocate on top during the first (cold) call; then the median of repeats.
-PathResult run_path(const std::vector<float>& x, const std::vector<float>& w, int64_t rows, int64_t dim,
-                    int64_t vocab, const LmTargets& targets, const std::vector<int32_t>& labels, size_t budget,
-                    int repeats) {
-  auto compute = std::make_shared<CountingCompute>();
-  ComputeBuffer bx(compute, x.size()), bw(compute, w.size()), dx(compute, x.size()), dw(compute, w.size());
-  std::copy(x.begin(), x.end(), bx.data());
-  std::copy(w.begin(), w.end(), bw.data());
-  kernels::KdLossParams p;
-  p.temperature = targets.temperature;
-  const float scale = 1.f / static_cast<float>(counted_tokens(labels.data(), rows, p.ignore_index));
-  PathResult r;
-  ChunkedHead head(compute, budget);
-  r.chunk_rows = std::min(head.chunk_rows(vocab), rows);
-  auto call = [&] {
-    std::fill(dw.data(), dw.data() + dw.size(), 0.f);
-    r.loss = lm_head_kd(head, {bx.data(), bw.data(), rows, dim, vocab, dx.data(), dw.data()}, targets, labels.data(), p,
-                        scale).loss_sum;
-  };
-  const size_t before = compute->live();
-  compute->reset_peak();
-  call();
-  r.peak_extra = compute->peak() - before;
-  r.seconds = retort::bench::time_median(repeats, call);
-  return r;
-}
+ private:
+  std::shared_ptr<CountingCompute> compute_;
+  ComputeBuffer x_, w_, dx_, dw_;
+  ChunkedHead head_;
+  const LmTargets& targets_;
+  const std::vector<int32_t>& labels_;
+  int64_t rows_, dim_, vocab_;
+  kernels::KdLossParams params_;
+  float scale_ = 1;
+};
 
 int bench_lm_head_kd(const retort::bench::Args& args) {
   int64_t rows = 2048, dim = 512, vocab = 32000, k = 32, n = 16;
@@ -133,12 +141,19 @@ int bench_lm_head_kd(const retort::bench::Args& args) {
       const LmTargets targets = encode_targets(teacher, xt.data(), wt.data(), rows, dim, vocab,
                                                {ks.kind, ks.k, DType::f32, 1.f, 5, sample_ids.data(), positions.data()});
       const double encode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
-      const PathResult chunked = run_path(x, w, rows, dim, vocab, targets, labels, budget, repeats);
-      const PathResult unchunked = run_path(x, w, rows, dim, vocab, targets, labels, whole, repeats);
+      HeadPath chunked(x, w, rows, dim, vocab, targets, labels, budget);
+      HeadPath unchunked(x, w, rows, dim, vocab, targets, labels, whole);
+      // Interleaved (order alternating per repeat) so the machine's load drifts over both alike.
+      std::vector<double> chunked_s, unchunked_s;
+      for (int i = 0; i < repeats; ++i) {
+        if (i % 2) unchunked_s.push_back(unchunked.call());
+        chunked_s.push_back(chunked.call());
+        if (!(i % 2)) unchunked_s.push_back(unchunked.call());
+      }
+      const double chunked_med = retort::bench::median(chunked_s), unchunked_med = retort::bench::median(unchunked_s);
       // kd_objective's host staging for sampled targets ([chunk, n + 1] floats): sized, not counted above.
-      auto staging = [&](const PathResult& r) {
-        return ks.kind == TargetKind::sampled ? static_cast<double>(r.chunk_rows * (ks.k + 1) * 4) : 0.0;
-      };
+      const double staging_bytes =
+          ks.kind == TargetKind::sampled ? static_cast<double>(chunked.chunk_rows() * (ks.k + 1) * 4) : 0.0;
       retort::bench::emit(
           {{"bench", "lm_head_kd"},
            {"kind", target_kind_name(ks.kind)},
@@ -147,15 +162,16 @@ int bench_lm_head_kd(const retort::bench::Args& args) {
            {"dim", dim},
            {"vocab", vocab},
            {"threads", omp_get_max_threads()},
-           {"chunk_rows", chunked.chunk_rows},
-           {"chunked_ms", chunked.seconds * 1e3},
-           {"unchunked_ms", unchunked.seconds * 1e3},
-           {"unchunked_over_chunked_time", unchunked.seconds / chunked.seconds},
+           {"chunk_rows", chunked.chunk_rows()},
+           {"repeats", repeats},
+           {"chunked_ms", chunked_med * 1e3},
+           {"unchunked_ms", unchunked_med * 1e3},
+           {"unchunked_over_chunked_time", unchunked_med / chunked_med},
            {"chunked_peak_extra_mib", static_cast<double>(chunked.peak_extra) / (1 << 20)},
            {"unchunked_peak_extra_mib", static_cast<double>(unchunked.peak_extra) / (1 << 20)},
            {"memory_ratio", static_cast<double>(unchunked.peak_extra) / static_cast<double>(chunked.peak_extra)},
-           {"chunked_host_staging_kib", staging(chunked) / 1024},
-           {"chunked_gemm_gflops", flops / chunked.seconds / 1e9},
+           {"chunked_host_staging_kib", staging_bytes / 1024},
+           {"chunked_gemm_gflops", flops / chunked_med / 1e9},
            {"bare_blas_gemm_gflops", bare_gflops},
            {"loss_rel_diff", std::abs(chunked.loss - unchunked.loss) / std::abs(unchunked.loss)},
            {"target_bytes_per_token", static_cast<double>(targets.payload_bytes()) / static_cast<double>(rows)},
