@@ -174,7 +174,7 @@ int run_tokenize(const TokenizeOptions& o) {
     }
   }
   core::TokenShardManifest manifest;
-  manifest.tokenizer = o.tokenizer;
+  manifest.tokenizer = std::filesystem::absolute(o.tokenizer).string();  // export finds it from anywhere
   manifest.tokenizer_hash = tokenizer->content_hash();
   manifest.vocab_size = tokenizer->vocab_size();
   manifest.separator_id = eos;

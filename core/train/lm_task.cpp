@@ -131,7 +131,10 @@ LmTask::LmTask(const Config& config, std::shared_ptr<Compute> compute)
     }
   }
   model_ = std::make_unique<LlamaModel>(shape, std::move(compute), config.student.dropout);
-  if (!data_hash.empty()) model_->file_metadata()["retort.tokenizer_hash"] = data_hash;
+  if (!data_hash.empty()) {
+    model_->file_metadata()["retort.tokenizer_hash"] = data_hash;
+    model_->file_metadata()["retort.tokenizer"] = read_token_manifest(config.data.dir).tokenizer;
+  }
 }
 
 void LmTask::initialize(uint64_t seed) {

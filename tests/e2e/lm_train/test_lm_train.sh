@@ -100,6 +100,12 @@ OMP_NUM_THREADS=1 timeout 120 "$retort" train "$tmp/text.yaml" >"$tmp/text.log" 
 ppl=$(field "$tmp/text/summary.json" test_perplexity)
 awk -v p="${ppl:-1e9}" 'BEGIN { exit !(p < 154) }' || fail "validation perplexity $ppl on token shards (uniform over 512 tokens is 512)"
 echo "token shards: validation perplexity $ppl"
+# The export carries the training tokenizer, so the HF directory generates on its own.
+"$retort" export hf "$tmp/text/final.safetensors" "$tmp/text-hf" >"$tmp/text-export.log" 2>&1 || fail "export of the text LM"
+[ -f "$tmp/text-hf/tokenizer.model" ] || fail "the export lacks the training tokenizer: $(cat "$tmp/text-export.log")"
+grep -q '"eos_token_id"' "$tmp/text-hf/config.json" || fail "the exported config.json has no eos_token_id"
+"$retort" generate "$tmp/text-hf" --prompt "The computer" --max-new-tokens 4 --greedy >"$tmp/gen.out" 2>&1 ||
+  fail "generate from the exported directory: $(cat "$tmp/gen.out")"
 # The run records the data's tokenizer; weights under another tokenizer are refused on this data.
 grep -aq '"retort.tokenizer_hash"' "$tmp/text/final.safetensors" || fail "the LM weights record no tokenizer hash"
 "$retort" tokenizer train --vocab 400 --out "$tmp/tok2" "${corpus[@]}" >/dev/null 2>&1 || fail "second tokenizer train"
