@@ -55,7 +55,7 @@ LmTargets make_targets(TargetKind kind, int64_t rows, int64_t vocab, int32_t k, 
 
 struct EncodeSpec {
   TargetKind kind = TargetKind::dense;
-  int32_t k = 0;  // topk: k (1..V); sampled: n draws (1..65535)
+  int32_t k = 0;  // topk: k (1..V); sampled: n draws (1..min(V, 65535): n distinct slots per row)
   DType dtype = DType::f32;
   float temperature = 1;
   uint64_t seed = 0;
