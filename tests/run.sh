@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds Retort (installing missing packages) and runs every test suite: unit, mpi (multi-rank
-# through mpirun), e2e (the real binary), slurm (a real one-machine Slurm) and gpu (real device,
-# skipped when there is none). Prints one summary line per suite and a closing total.
+# through mpirun), e2e (the real binary), slurm (a real one-machine Slurm), gpu (real device,
+# skipped when there is none) and fuzz (libFuzzer targets, 25 s each: tests/fuzz/run.sh, in a
+# build tree of its own). `tests/run.sh sanitize` runs the unit and mpi suites under ASan/UBSan
+# (tests/sanitize/run.sh, build-sanitize). Prints one summary line per suite and a closing total.
 # Usage: tests/run.sh [SUITE...]     (default: all suites)
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit mpi e2e slurm gpu)
+[ ${#suites[@]} -gt 0 ] || suites=(unit mpi e2e slurm gpu fuzz)
 
 launch/setup.sh || { echo "tests/run.sh: set-up failed"; exit 1; }
 
@@ -18,11 +20,20 @@ summary=()
 for suite in "${suites[@]}"; do
   log="build/tests-$suite.log"
   start=$(date +%s)
-  ctest --test-dir build -L "^${suite}\$" --output-on-failure --no-tests=ignore >"$log" 2>&1
+  script_rc=0
+  case "$suite" in
+    fuzz|sanitize) "tests/$suite/run.sh" >"$log" 2>&1 || script_rc=$? ;;
+    *) ctest --test-dir build -L "^${suite}\$" --output-on-failure --no-tests=ignore >"$log" 2>&1 ;;
+  esac
   secs=$(( $(date +%s) - start ))
   pass=$(grep -cE "Test +#[0-9]+: .* Passed" "$log")
   fail=$(grep -cE "Test +#[0-9]+: .*\*\*\*(Failed|Timeout|Exception)|Test +#[0-9]+: .*(Not Run|SEGFAULT|Child aborted)" "$log")
   skip=$(grep -cE "Test +#[0-9]+: .*\*\*\*Skipped" "$log")
+  # A suite script that failed before any test line (e.g. its build) is one failure.
+  if [ "$script_rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+    fail=1
+    echo "***Failed: tests/$suite/run.sh exited $script_rc before reporting a failed test" >>"$log"
+  fi
   total_pass=$((total_pass + pass)); total_fail=$((total_fail + fail)); total_skip=$((total_skip + skip))
   line=$(printf "%-6s %3d passed, %d failed, %d skipped  (%ds, log %s)" "$suite:" "$pass" "$fail" "$skip" "$secs" "$log")
   summary+=("$line")

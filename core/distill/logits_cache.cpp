@@ -70,7 +70,7 @@ CacheIndex read_cache_index(const std::string& index_file) {
   const auto text = read_file(index_file);
   const auto index = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
   if (index.is_discarded()) RETORT_INPUT_ERROR(index_file + ": not valid JSON");
-  if (!index.is_object() || index.value("format", "") != "retort-logits-cache")
+  if (!index.is_object() || !index.contains("format") || index["format"] != "retort-logits-cache")
     RETORT_INPUT_ERROR(index_file + ": not a Retort logits cache index");
   CacheIndex out;
   const int64_t version = index.contains("version") && index["version"].is_number_integer() ? index["version"].get<int64_t>() : -1;

@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = retort::fuzz::write_input("input.gguf", data, size);
   retort::fuzz::expect_clean_errors("fuzz_gguf", [&] {
     const GgufFile file = open_gguf(path);
-    for (const auto& [key, value] : file.metadata()) {
+    for (const auto& entry : file.metadata()) {
+      const std::string& key = entry.first;
       retort::fuzz::expect_clean_errors("fuzz_gguf", [&] { file.get_u64(key); });
       retort::fuzz::expect_clean_errors("fuzz_gguf", [&] { file.get_i64(key); });
       retort::fuzz::expect_clean_errors("fuzz_gguf", [&] { file.get_f64(key); });

@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const uint8_t flags = data[0];
   std::vector<std::byte> message(size - 1);
-  std::memcpy(message.data(), data + 1, size - 1);
+  if (size > 1) std::memcpy(message.data(), data + 1, size - 1);
   WireExpect expect;
   expect.peer_rank = 1;
   if (message.size() >= sizeof(WireHeader)) {
