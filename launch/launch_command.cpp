@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -66,7 +67,12 @@ int run_launch(const LaunchOptions& options) {
   const core::RunLock run_lock = core::RunLock::acquire(plan.config.run.out_dir);
   ::setenv(core::kRunLockOwnerEnv, run_lock.holder().c_str(), 1);
   std::vector<std::string> argv = plan.argv;
-  if (plan.via == "mpirun") argv.insert(argv.begin() + 1, {"-x", core::kRunLockOwnerEnv});
+  if (plan.via == "mpirun") {
+    // After "-np N", so the printed command keeps the shape users (and the Slurm test) know.
+    auto at = std::find(argv.begin(), argv.end(), std::string("-np"));
+    at = at != argv.end() && at + 1 != argv.end() ? at + 2 : argv.begin() + 1;
+    argv.insert(at, {"-x", core::kRunLockOwnerEnv});
+  }
 
   install_signal_forwarding(plan.via == "mpirun");
   const std::string command = shell_join(argv);
