@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Builds Retort (installing missing packages) and runs every test suite: unit, mpi (multi-rank
 # through mpirun), e2e (the real binary), slurm (a real one-machine Slurm), gpu (real device,
-# skipped when there is none) and fuzz (libFuzzer targets, 25 s each: tests/fuzz/run.sh, in a
-# build tree of its own). `tests/run.sh sanitize` runs the unit and mpi suites under ASan/UBSan
-# (tests/sanitize/run.sh, build-sanitize). Prints one summary line per suite and a closing total.
+# skipped when there is none). On request: `tests/run.sh fuzz` (libFuzzer targets, 25 s each:
+# tests/fuzz/run.sh, in a build tree of its own) and `tests/run.sh sanitize` (the unit and mpi
+# suites under ASan/UBSan: tests/sanitize/run.sh, build-sanitize); neither is in the default list
+# yet (docs/reliability.md). Prints one summary line per suite and a closing total.
 # Usage: tests/run.sh [SUITE...]     (default: all suites)
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit mpi e2e slurm gpu fuzz)
+[ ${#suites[@]} -gt 0 ] || suites=(unit mpi e2e slurm gpu)
 
 launch/setup.sh || { echo "tests/run.sh: set-up failed"; exit 1; }
 

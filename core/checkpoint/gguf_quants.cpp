@@ -139,7 +139,7 @@ void dequantize_ggml(GgmlType type, std::span<const uint8_t> bytes, std::span<fl
   const uint8_t* in = bytes.data();
   switch (type) {
     case ggml::F32:
-      std::memcpy(out.data(), in, n * 4);
+      if (n > 0) std::memcpy(out.data(), in, n * 4);  // an empty tensor has no data pointer
       return;
     case ggml::F16:
       for (uint64_t k = 0; k < n; ++k) out[k] = f16_to_float(load_u16(in + 2 * k));
