@@ -11,7 +11,7 @@ namespace retort::launch {
 
 int run_export_hf(const ExportOptions& options) {
   const core::ImportedLm lm = core::import_lm(options.source);
-  const core::TokenizerForExport tokenizer = core::tokenizer_for_export(options.source);
+  const core::TokenizerForExport tokenizer = core::tokenizer_for_export(options.source, lm);
   const core::HfExportSummary s = core::export_hf(lm, options.out_dir, tokenizer.write);
   fmt::print("wrote {}: config.json ({}), model.safetensors ({} tensors, {} parameters, fp32, {} bytes) from {} {}\n",
              options.out_dir, s.architecture, s.tensors, s.parameters, s.bytes, lm.kind, options.source);

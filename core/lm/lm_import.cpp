@@ -153,6 +153,7 @@ ImportedLm import_retort_weights(const std::string& path, const std::string& kin
                               "model pass its directory, with config.json)");
   ImportedLm out;
   out.kind = kind;
+  out.metadata = file.metadata;
   try {
     const nlohmann::json spec = nlohmann::json::parse(it->second);
     const std::string arch = spec.value("arch", "mlp");

@@ -18,6 +18,7 @@ struct ImportedLm {
   LlamaConfig config;
   std::map<std::string, std::vector<float>> tensors;  // HF name -> row-major fp32 values
   std::string kind;  // "hf", "gguf", "retort" (weights file) or "retort-checkpoint"
+  std::map<std::string, std::string> metadata;  // a Retort weights file's safetensors metadata (else empty)
 };
 
 // `path`: an HF directory (has config.json), a .gguf file, a Retort weights .safetensors, or a

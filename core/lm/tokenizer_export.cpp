@@ -1,4 +1,5 @@
-// tokenizer_for_export: find the files, verify the recorded hash, copy them, report bos/eos.
+// The tokenizer of a model source: its hash, and for export the files to copy (the recorded hash
+// verified) and the bos/eos ids.
 #include "core/lm/tokenizer_export.h"
 
 #include <filesystem>
@@ -6,8 +7,6 @@
 #include <vector>
 
 #include "core/base/error.h"
-#include "core/checkpoint/durable_io.h"
-#include "core/checkpoint/safetensors.h"
 #include "core/text/tokenizer.h"
 
 namespace retort::core {
@@ -39,41 +38,44 @@ TokenizerForExport copying(std::vector<fs::path> files, const std::string& token
   return t;
 }
 
-// The metadata of a Retort weights file or checkpoint directory (empty for anything else).
-std::map<std::string, std::string> retort_metadata(const fs::path& source) {
-  fs::path weights;
-  if (fs::is_directory(source) && fs::exists(source / "manifest.json")) weights = source / "model.safetensors";
-  else if (source.extension() == ".safetensors") weights = source;
-  if (weights.empty() || !fs::is_regular_file(weights)) return {};
-  return parse_safetensors_any(read_file(weights.string()), weights.string()).metadata;
+bool hf_dir_with_tokenizer(const fs::path& dir) {
+  return fs::exists(dir / "tokenizer.json") || fs::exists(dir / "tokenizer.model");
+}
+
+std::string recorded(const ImportedLm& lm, const char* key) {
+  const auto it = lm.metadata.find(key);
+  return it == lm.metadata.end() ? "" : it->second;
 }
 
 }  // namespace
 
-TokenizerForExport tokenizer_for_export(const std::string& source) {
-  const fs::path src(source);
-  if (fs::is_directory(src) && !fs::exists(src / "manifest.json")) {
-    auto files = files_of_dir(src);
+std::string model_tokenizer_hash(const std::string& source, const ImportedLm& lm) {
+  if ((lm.kind == "hf" && hf_dir_with_tokenizer(source)) || lm.kind == "gguf")
+    return fmt::format("{:016x}", open_tokenizer(source)->content_hash());
+  return recorded(lm, "retort.tokenizer_hash");
+}
+
+TokenizerForExport tokenizer_for_export(const std::string& source, const ImportedLm& lm) {
+  if (lm.kind == "hf") {
+    auto files = files_of_dir(source);
     if (files.empty()) return {{}, "the source directory has no tokenizer files"};
     return copying(std::move(files), source, "tokenizer files of " + source);
   }
-  if (src.extension() == ".gguf")
+  if (lm.kind == "gguf")
     return {{}, "the GGUF's tokenizer is not written as tokenizer.json (not implemented); use the GGUF as the tokenizer"};
-  const auto meta = retort_metadata(src);
-  const auto path = meta.find("retort.tokenizer");
-  const auto hash = meta.find("retort.tokenizer_hash");
-  if (path == meta.end() || hash == meta.end()) return {{}, "the weights record no tokenizer"};
-  const fs::path tok(path->second);
-  if (!fs::exists(tok)) return {{}, fmt::format("the recorded tokenizer {} no longer exists", tok.string())};
-  const std::string now = fmt::format("{:016x}", open_tokenizer(tok.string())->content_hash());
-  if (now != hash->second)
+  const std::string path = recorded(lm, "retort.tokenizer"), hash = recorded(lm, "retort.tokenizer_hash");
+  if (path.empty() || hash.empty()) return {{}, "the weights record no tokenizer"};
+  const fs::path tok(path);
+  if (!fs::exists(tok)) return {{}, fmt::format("the recorded tokenizer {} no longer exists", path)};
+  const std::string now = fmt::format("{:016x}", open_tokenizer(path)->content_hash());
+  if (now != hash)
     RETORT_INPUT_ERROR(fmt::format("{}: the recorded tokenizer {} now has hash {}, the weights were trained with {}",
-                                   source, tok.string(), now, hash->second));
+                                   source, path, now, hash));
   if (tok.extension() == ".gguf")
     return {{}, fmt::format("the training tokenizer is the GGUF {}; it is not written as tokenizer.json (not implemented)",
-                            tok.string())};
-  if (fs::is_directory(tok)) return copying(files_of_dir(tok), tok.string(), "tokenizer files of " + tok.string());
-  return copying({tok}, tok.string(), "the training tokenizer " + tok.string());
+                            path)};
+  if (fs::is_directory(tok)) return copying(files_of_dir(tok), path, "tokenizer files of " + path);
+  return copying({tok}, path, "the training tokenizer " + path);
 }
 
 }  // namespace retort::core

@@ -1,6 +1,6 @@
-// Which tokenizer files travel with an exported model: an HF directory's own tokenizer files,
-// or, for Retort weights trained on token shards, the tokenizer those shards were made with
-// (recorded as retort.tokenizer + retort.tokenizer_hash, and checked against that hash).
+// The tokenizer a model carries: an HF directory's tokenizer files or a GGUF's tokenizer, or, for
+// Retort weights trained on token shards, the tokenizer those shards were made with (recorded as
+// retort.tokenizer + retort.tokenizer_hash). Used to guard training data and to export.
 #pragma once
 #include <string>
 
@@ -13,7 +13,11 @@ struct TokenizerForExport {
   std::string note;       // what is exported, or why nothing is
 };
 
-// For `source` as `retort export hf` takes it.
-TokenizerForExport tokenizer_for_export(const std::string& source);
+// The content hash (16 hex digits) of the tokenizer `lm`, imported from `source`, carries or
+// records; empty when it says nothing about its tokenizer.
+std::string model_tokenizer_hash(const std::string& source, const ImportedLm& lm);
+
+// For `source` as `retort export hf` takes it, already imported as `lm`.
+TokenizerForExport tokenizer_for_export(const std::string& source, const ImportedLm& lm);
 
 }  // namespace retort::core

@@ -5,17 +5,13 @@
 #include <cmath>
 #include <fmt/format.h>
 
-#include <filesystem>
-
 #include "core/base/error.h"
 #include "core/base/log.h"
-#include "core/checkpoint/durable_io.h"
-#include "core/checkpoint/safetensors.h"
 #include "core/data/copy_task.h"
 #include "core/data/sequence_dataset.h"
 #include "core/data/token_shards.h"
 #include "core/lm/lm_import.h"
-#include "core/text/tokenizer.h"
+#include "core/lm/tokenizer_export.h"
 
 namespace retort::core {
 namespace {
@@ -34,30 +30,6 @@ TokenWindows shard_split(const Config& c, const char* split, int64_t limit) {
   auto data = std::make_shared<SequenceDataset>(c.data.dir, split, c.data.seq_len);
   const int64_t count = limit > 0 ? std::min(limit, data->num_windows()) : data->num_windows();
   return {count, 0, data->vocab_size(), [data](std::span<const int64_t> ids, int32_t* out) { data->gather(ids, out); }};
-}
-
-std::string hash_hex(uint64_t h) { return fmt::format("{:016x}", h); }
-
-// The tokenizer a model file carries or records: an HF directory's tokenizer.json /
-// tokenizer.model or a GGUF's tokenizer (its content hash), or the retort.tokenizer_hash a
-// Retort weights file or checkpoint recorded; empty when the file says nothing.
-std::string model_tokenizer_hash(const std::string& path) {
-  namespace fs = std::filesystem;
-  const fs::path p(path);
-  std::string weights;
-  if (fs::is_directory(p)) {
-    if (fs::exists(p / "tokenizer.json") || fs::exists(p / "tokenizer.model"))
-      return hash_hex(open_tokenizer(path)->content_hash());
-    if (fs::exists(p / "model.safetensors") && fs::exists(p / "manifest.json")) weights = (p / "model.safetensors").string();
-  } else if (p.extension() == ".gguf") {
-    return hash_hex(open_tokenizer(path)->content_hash());
-  } else if (p.extension() == ".safetensors") {
-    weights = path;
-  }
-  if (weights.empty()) return "";
-  const SafetensorsFile file = parse_safetensors_any(read_file(weights), weights);
-  const auto it = file.metadata.find("retort.tokenizer_hash");
-  return it == file.metadata.end() ? "" : it->second;
 }
 
 }  // namespace
@@ -106,8 +78,9 @@ LmTask::LmTask(const Config& config, std::shared_ptr<Compute> compute)
   if (config.student.init_from.empty()) {
     shape = student_llama_config(config, data_.train.vocab);
   } else {
-    // The shape is the file's; it is read again (weights included) by initialize().
-    shape = import_lm(config.student.init_from).config;
+    // The shape is the file's; its weights wait here for initialize().
+    init_ = import_lm(config.student.init_from);
+    shape = init_->config;
     if (shape.vocab_size < data_.train.vocab)
       RETORT_INPUT_ERROR(fmt::format("student.init_from {}: vocabulary {} is smaller than the data's {}",
                                      config.student.init_from, shape.vocab_size, data_.train.vocab));
@@ -118,13 +91,15 @@ LmTask::LmTask(const Config& config, std::shared_ptr<Compute> compute)
   if (data_.val.vocab > shape.vocab_size)
     RETORT_INPUT_ERROR(fmt::format("the validation split's vocabulary {} exceeds the model's {}", data_.val.vocab,
                                    shape.vocab_size));
-  std::string data_hash;
+  std::string data_hash, data_tokenizer;
   if (config.data.dataset == "tokens") {
     // Ids mean something only under the tokenizer that made them: the data, the initial weights
     // and the checkpoints this run writes must agree on it.
-    data_hash = hash_hex(read_token_manifest(config.data.dir).tokenizer_hash);
-    if (!config.student.init_from.empty()) {
-      const std::string model_hash = model_tokenizer_hash(config.student.init_from);
+    const TokenShardManifest manifest = read_token_manifest(config.data.dir);
+    data_hash = fmt::format("{:016x}", manifest.tokenizer_hash);
+    data_tokenizer = manifest.tokenizer;
+    if (init_) {
+      const std::string model_hash = model_tokenizer_hash(config.student.init_from, *init_);
       if (!model_hash.empty() && model_hash != data_hash)
         RETORT_INPUT_ERROR(fmt::format("student.init_from {} uses tokenizer {}, but data.dir {} was tokenized with {}",
                                        config.student.init_from, model_hash, config.data.dir, data_hash));
@@ -133,7 +108,7 @@ LmTask::LmTask(const Config& config, std::shared_ptr<Compute> compute)
   model_ = std::make_unique<LlamaModel>(shape, std::move(compute), config.student.dropout);
   if (!data_hash.empty()) {
     model_->file_metadata()["retort.tokenizer_hash"] = data_hash;
-    model_->file_metadata()["retort.tokenizer"] = read_token_manifest(config.data.dir).tokenizer;
+    model_->file_metadata()["retort.tokenizer"] = data_tokenizer;
   }
 }
 
@@ -142,9 +117,11 @@ void LmTask::initialize(uint64_t seed) {
     model_->initialize(seed);
     return;
   }
-  const ImportedLm imported = import_lm(cfg_.student.init_from);
-  model_->load_tensors(imported.tensors, cfg_.student.init_from);
-  log::info("student initialised from {} ({}, {} parameters)", cfg_.student.init_from, imported.kind,
+  RETORT_CHECK(init_.has_value(), "initialize() from student.init_from runs once");
+  model_->load_tensors(init_->tensors, cfg_.student.init_from);
+  const std::string kind = init_->kind;
+  init_.reset();  // the weights now live in the model
+  log::info("student initialised from {} ({}, {} parameters)", cfg_.student.init_from, kind,
             model_->num_params());
 }
 

@@ -4,10 +4,12 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "core/lm/llama_model.h"
+#include "core/lm/lm_import.h"
 #include "core/lm/lm_head_loss.h"
 #include "core/train/student_task.h"
 
@@ -54,6 +56,7 @@ class LmTask final : public StudentTask {
   uint64_t seed_;
   TokenSplits data_;
   int64_t seq_len_;
+  std::optional<ImportedLm> init_;  // student.init_from, read once, until initialize() loads it
   std::unique_ptr<LlamaModel> model_;
   ChunkedHead head_;
   std::vector<int32_t> windows_, inputs_, labels_;

@@ -3,8 +3,6 @@
 // classification with the MLP (mlp_task.h) and next-token language modelling with the Llama
 // transformer (lm_task.h); the loop, reducer, optimizer and checkpoints are the same for both.
 #pragma once
-#include <mpi.h>
-
 #include <memory>
 #include <span>
 
