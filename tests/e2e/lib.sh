@@ -1,6 +1,6 @@
 # Shared prelude of the e2e shell tests: sourced with the test's "$@" (first argument: the retort
 # binary). Sets retort, tmp (RETORT_TEST_TMP keeps it), mpirun, fail/finish, and trains the small
-# supervised teacher the distillation tests start from.
+# supervised teacher the distillation tests start from; expect checks an exit code and message.
 set -uo pipefail
 retort=${1:?usage: $(basename "$0") path/to/retort}
 tmp=${RETORT_TEST_TMP:-$(mktemp -d)}; [ -n "${RETORT_TEST_TMP:-}" ] || trap 'rm -rf "$tmp"' EXIT
@@ -8,6 +8,16 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpirun=(mpirun --oversubscribe --bind-to none)
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect CODE "exact stderr line" -- command...: the exit code, and the line when it is not "".
+expect() {
+  local code=$1 message=$2; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+  [ "$rc" -eq "$code" ] || fail "$* exited $rc, expected $code ($(head -c 300 "$tmp/err"))"
+  if [ -n "$message" ] && ! grep -qxF -- "$message" "$tmp/err"; then
+    fail "$*: stderr lacks the line: $message  (got: $(head -c 300 "$tmp/err"))"
+  fi
+}
 
 # finish NAME: the test's closing line and exit code.
 finish() {

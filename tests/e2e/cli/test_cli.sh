@@ -1,22 +1,8 @@
 #!/usr/bin/env bash
 # e2e: the real `retort` binary: help for every subcommand, exit codes, `config check` on the
 # example and on files users get wrong (each with its exact one-line message and exit code 2).
-set -uo pipefail
-retort=${1:?usage: test_cli.sh path/to/retort repo_root}
+source "$(dirname "$0")/../lib.sh" "$@"
 root=${2:?usage: test_cli.sh path/to/retort repo_root}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect CODE "exact stderr line" -- command...
-expect() {
-  local code=$1 message=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  [ "$rc" -eq "$code" ] || fail "$* exited $rc, expected $code ($(head -c 300 "$tmp/err"))"
-  if [ -n "$message" ] && ! grep -qxF -- "$message" "$tmp/err"; then
-    fail "$*: stderr lacks the line: $message  (got: $(head -c 300 "$tmp/err"))"
-  fi
-}
 
 for cmd in train teach eval inspect launch "config check" "config docs" version; do
   # shellcheck disable=SC2086
@@ -54,5 +40,4 @@ expect 2 "retort: error: $tmp/world.yaml: cluster: teachers (1) + students (2) =
 expect 2 "" -- "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --set device=cuda --set transport=nccl
 grep -q "^retort: error: device: cuda" "$tmp/err" || fail "config check with device=cuda, transport=nccl and online teachers: $(head -c 300 "$tmp/err")"
 
-if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "cli: all checks passed"
+finish cli

@@ -1,25 +1,8 @@
 # Shared prelude of the text e2e tests, sourced with "$@" = retort binary, repo root. Sets
 # retort, root, here, tmp, PY (the reference venv), fail/finish/expect, and corpus helpers.
-set -uo pipefail
-retort=${1:?usage: $(basename "$0") path/to/retort repo_root}
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "$@"  # retort, tmp, fail/finish/expect
 root=${2:?usage: $(basename "$0") path/to/retort repo_root}
 here=$root/tests/e2e/text
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-finish() {
-  if [ "$failures" -gt 0 ]; then echo "$failures failure(s)"; exit 1; fi
-  echo "$1: all checks passed"
-}
-# expect CODE "exact stderr line" -- command...
-expect() {
-  local code=$1 message=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  [ "$rc" -eq "$code" ] || fail "$* exited $rc, expected $code ($(head -c 300 "$tmp/err"))"
-  if [ -n "$message" ] && ! grep -qxF -- "$message" "$tmp/err"; then
-    fail "$*: stderr lacks the line: $message  (got: $(head -c 300 "$tmp/err"))"
-  fi
-}
 python_env() { PY=$("$root/tests/support/python_env.sh") || { echo "FAIL: no Python reference environment"; exit 1; }; }
 # fortunes_corpus FILE: the English fortune files (Debian's fortunes, fortunes-min), ~2.5 MB.
 fortunes_corpus() {
