@@ -13,6 +13,7 @@
 
 #include "core/checkpoint/gguf.h"
 #include "tests/unit/formats/gguf_writer.h"
+#include "tests/unit/formats/safetensors_image.h"
 
 namespace retort::test {
 
@@ -91,14 +92,7 @@ inline std::vector<uint8_t> safetensors_image(const TensorMap& t, const std::vec
     }
     header[name] = {{"dtype", dtype}, {"shape", shape}, {"data_offsets", {begin, data.size()}}};
   }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
-  const uint64_t n = text.size();
-  std::vector<uint8_t> out(8 + text.size() + data.size());
-  std::memcpy(out.data(), &n, 8);
-  std::memcpy(out.data() + 8, text.data(), text.size());
-  if (!data.empty()) std::memcpy(out.data() + 8 + text.size(), data.data(), data.size());
-  return out;
+  return safetensors_bytes(header, data);
 }
 
 inline void write_text(const std::filesystem::path& p, const std::string& s) {

@@ -12,24 +12,14 @@
 #include "core/base/error.h"
 #include "core/checkpoint/safetensors.h"
 #include "tests/unit/formats/gguf_writer.h"
+#include "tests/unit/formats/safetensors_image.h"
 
 using namespace retort::core;
 using nlohmann::json;
 
 namespace {
 
-// A safetensors image from a header object written as given (padded with spaces to 8 bytes,
-// as writers do) and a data section.
-std::vector<uint8_t> image(const json& header, const std::vector<uint8_t>& data) {
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
-  const uint64_t n = text.size();
-  std::vector<uint8_t> out(8 + text.size() + data.size());
-  std::memcpy(out.data(), &n, 8);
-  std::memcpy(out.data() + 8, text.data(), text.size());
-  if (!data.empty()) std::memcpy(out.data() + 8 + text.size(), data.data(), data.size());
-  return out;
-}
+using retort::test::safetensors_bytes;
 
 json entry(const std::string& dtype, std::vector<int64_t> shape, uint64_t begin, uint64_t end) {
   return {{"dtype", dtype}, {"shape", shape}, {"data_offsets", {begin, end}}};
@@ -60,7 +50,7 @@ TEST_CASE("safetensors F16 and BF16 tensors convert to fp32 exactly", "[safetens
                  {"b", entry("BF16", {65536}, half_bytes, 2 * half_bytes)},
                  {"f", entry("F32", {3}, 2 * half_bytes, 2 * half_bytes + 12)},
                  {"__metadata__", {{"format", "pt"}}}};
-  const auto file = parse_safetensors_any(image(header, data), "mixed.safetensors");
+  const auto file = parse_safetensors_any(safetensors_bytes(header, data), "mixed.safetensors");
   REQUIRE(file.metadata.at("format") == "pt");
   const auto& h = file.tensors.at("h");
   REQUIRE(h.dtype == SafetensorsDtype::f16);
@@ -93,7 +83,7 @@ TEST_CASE("safetensors F16 and BF16 tensors convert to fp32 exactly", "[safetens
   REQUIRE(tensor_to_float(file.tensors.at("f")) == f32);
   REQUIRE(std::vector<float>(file.tensors.at("f").data.begin(), file.tensors.at("f").data.end()) == f32);
   // Retort's own-file parser keeps requiring F32.
-  REQUIRE_THROWS_WITH(parse_safetensors(image(header, data), "own.safetensors"),
+  REQUIRE_THROWS_WITH(parse_safetensors(safetensors_bytes(header, data), "own.safetensors"),
                       Catch::Contains("own.safetensors: tensor 'b' has dtype BF16, expected F32"));
 }
 
@@ -109,39 +99,39 @@ TEST_CASE("safetensors encode round trips through the multi-dtype parser", "[saf
 TEST_CASE("malformed safetensors headers are input errors naming file and tensor", "[safetensors]") {
   const std::vector<uint8_t> four(4), eight(8);
   SECTION("element count overflow is checked, not undefined") {
-    require_error(image({{"x", entry("F32", {4611686018427387905}, 0, 4)}}, four),
+    require_error(safetensors_bytes({{"x", entry("F32", {4611686018427387905}, 0, 4)}}, four),
                   {"tensor 'x'", "overflows 64 bits"});
-    require_error(image({{"y", entry("F32", {int64_t{1} << 32, int64_t{1} << 32}, 0, 4)}}, four),
+    require_error(safetensors_bytes({{"y", entry("F32", {int64_t{1} << 32, int64_t{1} << 32}, 0, 4)}}, four),
                   {"tensor 'y'", "overflows 64 bits"});
   }
   SECTION("overlapping tensors") {
-    require_error(image({{"a", entry("F32", {2}, 0, 8)}, {"b", entry("F32", {1}, 4, 8)}}, eight),
+    require_error(safetensors_bytes({{"a", entry("F32", {2}, 0, 8)}, {"b", entry("F32", {1}, 4, 8)}}, eight),
                   {"tensor 'b' overlaps tensor 'a'"});
   }
   SECTION("gaps and trailing bytes") {
-    require_error(image({{"a", entry("F32", {1}, 4, 8)}}, eight), {"4 unused bytes before tensor 'a'"});
-    require_error(image({{"a", entry("F32", {1}, 0, 4)}}, eight),
+    require_error(safetensors_bytes({{"a", entry("F32", {1}, 4, 8)}}, eight), {"4 unused bytes before tensor 'a'"});
+    require_error(safetensors_bytes({{"a", entry("F32", {1}, 0, 4)}}, eight),
                   {"4 trailing bytes after the last tensor 'a'"});
   }
   SECTION("offsets out of range or malformed") {
-    require_error(image({{"a", entry("F32", {4}, 0, 16)}}, eight), {"tensor 'a'", "outside the file"});
-    require_error(image({{"a", entry("F32", {0}, 8, 4)}}, eight), {"tensor 'a'", "outside the file"});
+    require_error(safetensors_bytes({{"a", entry("F32", {4}, 0, 16)}}, eight), {"tensor 'a'", "outside the file"});
+    require_error(safetensors_bytes({{"a", entry("F32", {0}, 8, 4)}}, eight), {"tensor 'a'", "outside the file"});
     json three = {{"a", {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {0, 4, 8}}}}};
-    require_error(image(three, eight), {"tensor 'a'", "outside the file"});
-    require_error(image({{"a", entry("F32", {3}, 0, 8)}}, eight), {"tensor 'a'", "does not match its shape"});
-    require_error(image({{"a", entry("F32", {-1}, 0, 4)}}, four), {"tensor 'a'", "negative dimension"});
+    require_error(safetensors_bytes(three, eight), {"tensor 'a'", "outside the file"});
+    require_error(safetensors_bytes({{"a", entry("F32", {3}, 0, 8)}}, eight), {"tensor 'a'", "does not match its shape"});
+    require_error(safetensors_bytes({{"a", entry("F32", {-1}, 0, 4)}}, four), {"tensor 'a'", "negative dimension"});
     json no_shape = {{"a", {{"dtype", "F32"}, {"data_offsets", {0, 4}}}}};
-    require_error(image(no_shape, four), {"tensor 'a'", "malformed"});
+    require_error(safetensors_bytes(no_shape, four), {"tensor 'a'", "malformed"});
   }
   SECTION("unknown dtypes") {
-    require_error(image({{"w", entry("F8_E4M3", {4}, 0, 4)}}, four), {"tensor 'w' has dtype F8_E4M3"});
-    require_error(image({{"w", entry("I64", {1}, 0, 8)}}, eight), {"tensor 'w' has dtype I64"});
+    require_error(safetensors_bytes({{"w", entry("F8_E4M3", {4}, 0, 4)}}, four), {"tensor 'w' has dtype F8_E4M3"});
+    require_error(safetensors_bytes({{"w", entry("I64", {1}, 0, 8)}}, eight), {"tensor 'w' has dtype I64"});
   }
   SECTION("header length and JSON") {
-    auto b = image({{"a", entry("F32", {1}, 0, 4)}}, four);
+    auto b = safetensors_bytes({{"a", entry("F32", {1}, 0, 4)}}, four);
     b[6] = 1;
     require_error(b, {"header length"});
     require_error({1, 2, 3}, {"too short"});
-    require_error(image(json::array({1}), {}), {"not an object"});
+    require_error(safetensors_bytes(json::array({1}), {}), {"not an object"});
   }
 }
