@@ -18,9 +18,8 @@ struct ChannelConfig {
   size_t max_payload_bytes = 0;     // largest payload a student must accept (> 0)
   double timeout_s = 300;           // deadline of every blocking wait
   int64_t first_step = 0;           // the first step of this run (> 0 when resuming)
-  // Expected shapes on the student side (-1 = not checked).
-  int64_t expect_rows = -1;
-  int64_t expect_vocab = -1;
+  // Student side: what every data message must carry (shapes, kind, temperature, tokenizer...).
+  PayloadExpect expect;
   // NCCL only: the compute stream (cudaStream_t) that consumes received logits; recv makes it
   // wait on the event of that message only.
   void* compute_stream = nullptr;

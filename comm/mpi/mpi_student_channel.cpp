@@ -184,8 +184,7 @@ class MpiStudentChannel final : public StudentChannel {
     expect.peer_rank = link.teacher_rank;
     expect.step = step;
     expect.student = student_;
-    expect.rows = config_.expect_rows;
-    expect.vocab = config_.expect_vocab;
+    expect.payload = config_.expect;
     return decode({slot.buffer.get(), static_cast<size_t>(slot.bytes)}, expect);
   }
 

@@ -182,8 +182,7 @@ class NcclStudentChannel final : public StudentChannel {
     expect.peer_rank = link.teacher_rank;
     expect.step = slot.step;
     expect.student = student_;
-    expect.rows = config_.expect_rows;
-    expect.vocab = config_.expect_vocab;
+    expect.payload = config_.expect;
     slot.view = decode_header(slot.header, slot.device, expect);
     if (!slot.view.end_of_stream()) {
       if (slot.header.payload_bytes > config_.max_payload_bytes)

@@ -103,28 +103,14 @@ class NcclTeacherChannel final : public TeacherChannel {
     // Copy the sections into the slot once the compute stream produced them.
     RETORT_CUDA_CHECK(cudaEventRecord(produced_, compute_));
     RETORT_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, produced_, 0));
-    const size_t n = static_cast<size_t>(p.rows * (p.kind == PayloadKind::topk ? p.k : p.vocab));
-    if (p.kind == PayloadKind::topk) {
-      RETORT_CUDA_CHECK(cudaMemcpyAsync(slot.device + l.indices, p.indices, n * 4, cudaMemcpyDeviceToDevice, copy_stream_));
-      RETORT_CUDA_CHECK(cudaMemcpyAsync(slot.device + l.lse, p.lse, static_cast<size_t>(p.rows) * 4,
-                                        cudaMemcpyDeviceToDevice, copy_stream_));
-    }
-    RETORT_CUDA_CHECK(cudaMemcpyAsync(slot.device + l.values, p.values, n * dtype_size(p.dtype),
-                                      cudaMemcpyDeviceToDevice, copy_stream_));
+    for (const PayloadSection& s : payload_sections(p, l))
+      RETORT_CUDA_CHECK(cudaMemcpyAsync(slot.device + s.offset, s.source, s.bytes, cudaMemcpyDeviceToDevice, copy_stream_));
     RETORT_CUDA_CHECK(cudaEventRecord(copied_, copy_stream_));
     RETORT_CUDA_CHECK(cudaStreamWaitEvent(compute_, copied_, 0));  // the payload may be reused after this
     RETORT_CUDA_CHECK(cudaStreamWaitEvent(stream_, copied_, 0));
 
     WireHeader& h = slot.header;
-    h = WireHeader{};
-    h.kind = p.kind;
-    h.dtype = p.dtype;
-    h.step = step;
-    h.student = student;
-    h.rows = static_cast<int32_t>(p.rows);
-    h.vocab = static_cast<int32_t>(p.vocab);
-    h.k = static_cast<int32_t>(p.k);
-    h.payload_bytes = l.bytes;
+    h = message_header(p, step, student);
     h.checksum = message_checksum(h, nullptr, 0);  // header integrity; the payload stays on the device
     RETORT_MPI_CHECK(MPI_Isend(&h, sizeof h, MPI_BYTE, 1, kTagData, link.comm, &slot.header_request));
     RETORT_NCCL_CHECK(ncclGroupStart());

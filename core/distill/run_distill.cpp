@@ -48,11 +48,17 @@ comm::ChannelConfig channel_config(const Config& cfg, int64_t first_step, int64_
   cc.transport = cfg.transport == "nccl" ? comm::Transport::nccl : comm::Transport::mpi;
   cc.lookahead = static_cast<int>(cfg.distill.lookahead);
   const auto kind = cfg.distill.topk ? comm::PayloadKind::topk : comm::PayloadKind::dense;
-  cc.max_payload_bytes = comm::payload_layout(kind, parse_dtype(cfg.distill.wire_dtype), rows, vocab, cfg.distill.topk).bytes;
+  const DType dtype = parse_dtype(cfg.distill.wire_dtype);
+  cc.max_payload_bytes = comm::payload_layout(kind, dtype, rows, vocab, cfg.distill.topk).bytes;
   cc.timeout_s = cfg.train.step_timeout_s;
   cc.first_step = first_step;
-  cc.expect_rows = rows;
-  cc.expect_vocab = vocab;
+  cc.expect.rows = rows;
+  cc.expect.vocab = vocab;
+  cc.expect.kind = kind;
+  cc.expect.k = cfg.distill.topk;
+  cc.expect.dtype = dtype;
+  cc.expect.temperature = static_cast<float>(cfg.distill.temperature);  // MLP top-k lse is made at T
+  cc.expect.tokenizer_hash = 0;
   return cc;
 }
 

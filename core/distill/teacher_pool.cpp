@@ -140,7 +140,9 @@ TeacherStats TeacherPool::serve(const comm::RoleTable& table, int teacher, int64
       int64_t first = 0;
       for (size_t i = g; i < g_end; ++i) {
         const auto t1 = Clock::now();
-        channel.send(served[i], step, encoded.payload(first, rows_of[i - g]));
+        comm::LogitsPayload payload = encoded.payload(first, rows_of[i - g]);
+        payload.temperature = encoding().temperature;  // the T its top-k lse was made at
+        channel.send(served[i], step, payload);
         stats.send_wait_s += seconds_since(t1);
         first += rows_of[i - g];
         ++stats.messages;

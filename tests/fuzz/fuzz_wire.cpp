@@ -17,11 +17,14 @@ namespace {
 volatile uint8_t g_sink;
 void touch(const TeacherView& v) {
   if (v.end_of_stream()) return;
-  const size_t value_bytes = retort::dtype_size(v.dtype());
-  const size_t n = static_cast<size_t>(v.rows()) * static_cast<size_t>(v.kind() == PayloadKind::topk ? v.k() : v.vocab());
+  const bool sampled = v.kind() == PayloadKind::sampled;
+  const size_t value_bytes = sampled ? sizeof(float) : retort::dtype_size(v.dtype());
+  const size_t n = static_cast<size_t>(v.rows()) * static_cast<size_t>(v.kind() == PayloadKind::dense ? v.vocab() : v.k());
   uint8_t acc = 0;
   const auto* values = static_cast<const uint8_t*>(v.values);
   for (size_t i = 0; i < n * value_bytes; ++i) acc ^= values[i];
+  if (sampled)
+    for (size_t i = 0; i < n; ++i) acc ^= static_cast<uint8_t>(v.indices[i] ^ v.counts[i]);
   if (v.kind() == PayloadKind::topk) {
     for (size_t i = 0; i < n; ++i) acc ^= static_cast<uint8_t>(v.indices[i]);
     for (int64_t r = 0; r < v.rows(); ++r) acc ^= static_cast<uint8_t>(v.lse[r]);

@@ -194,7 +194,7 @@ TEST_CASE("channel: corrupted messages are rejected naming the teacher rank and 
          const uint16_t v = 7;
          std::memcpy(m.data() + 4, &v, 2);
        },
-       "logits message from rank 0 for step 0: wire version 7, expected 1"},
+       "logits message from rank 0 for step 0: wire version 7, expected 2"},
       {"wrong step", [](std::vector<std::byte>& m) { m = encode(Logits(0, 1).payload(), 1, 0); },
        "logits message from rank 0 for step 0: step 1, expected step 0"},
   };
