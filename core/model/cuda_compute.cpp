@@ -1,4 +1,5 @@
-// CudaCompute: the Compute of one CUDA device (kernels/engine_cuda.h on one stream).
+// CudaCompute: the Compute of one CUDA device (kernels/engine_cuda.h and the transformer
+// kernels of kernels/cuda/transformer_cuda.h on one stream).
 #ifdef RETORT_HAVE_CUDA
 #include "core/model/cuda_compute.h"
 
@@ -12,6 +13,7 @@
 #include "core/base/error.h"
 #include "core/model/kd_staging.h"
 #include "kernels/cuda/cublas_check.h"
+#include "kernels/cuda/transformer_cuda.h"
 #include "kernels/engine_cuda.h"
 
 namespace retort::core {
@@ -125,6 +127,39 @@ class CudaCompute final : public Compute {
   void max_norm_rows(float* w, int64_t rows, int64_t cols, float max_norm) override {
     kernels::max_norm_rows_cuda(w, rows, cols, max_norm, stream_);
   }
+  // Every transformer op runs on the device (attention needs head_dim <= 128: a runtime error
+  // naming it otherwise).
+  bool supports(ComputeOp) const override { return true; }
+  void embedding_forward(const EmbeddingOp& op) override {
+    kernels::embedding_forward_cuda(op.tokens, op.n, op.table, op.vocab, op.dim, op.out, stream_);
+  }
+  void embedding_backward(const EmbeddingOp& op) override {
+    kernels::embedding_backward_cuda(op.tokens, op.n, op.dout, op.vocab, op.dim, op.dtable, stream_);
+  }
+  void rmsnorm_forward(const RmsNormOp& op) override {
+    kernels::rmsnorm_forward_cuda(op.x, op.w, op.y, op.rstd, op.rows, op.dim, op.eps, stream_);
+  }
+  void rmsnorm_backward(const RmsNormOp& op) override {
+    kernels::rmsnorm_backward_cuda(op.x, op.w, op.rstd, op.dy, op.dx, op.dw, op.rows, op.dim, stream_);
+  }
+  void rope_forward(const RopeOp& op) override { kernels::rope_forward_cuda(op.x, op.positions, op.params, stream_); }
+  void rope_backward(const RopeOp& op) override {
+    kernels::rope_backward_cuda(op.x, op.positions, op.params, stream_);
+  }
+  void attention_forward(const AttentionOp& op) override {
+    kernels::attention_forward_cuda(op.q, op.k, op.v, op.out, op.lse, op.shape, stream_);
+  }
+  void attention_backward(const AttentionOp& op) override {
+    kernels::attention_backward_cuda(op.q, op.k, op.v, op.out, op.lse, op.dout, op.dq, op.dk, op.dv, op.shape,
+                                     stream_);
+  }
+  void swiglu_forward(const SwigluOp& op) override {
+    kernels::swiglu_forward_cuda(op.gate, op.up, op.out, 1, op.n, op.n, op.n, stream_);
+  }
+  void swiglu_backward(const SwigluOp& op) override {
+    kernels::swiglu_backward_cuda(op.gate, op.up, op.dout, op.dgate, op.dup, 1, op.n, op.n, op.n, stream_);
+  }
+  void add_inplace(const AddOp& op) override { kernels::add_inplace_cuda(op.y, op.x, op.n, stream_); }
   kernels::XentResult softmax_xent(const float* logits, const int32_t* host_labels, float* dlogits, int64_t rows,
                                    int64_t classes, float grad_scale) override {
     const auto* labels = static_cast<const int32_t*>(

@@ -1,6 +1,7 @@
 // The CUDA Compute (CUDA builds only): device memory, one non-blocking stream, cuBLAS SGEMMs
-// and the hand-written kernels of kernels/engine_cuda.h and kernels/kd_loss.h. Dropout keys,
-// labels and kd_loss's teacher logits are copied from the host into reusable device buffers.
+// and the hand-written kernels of kernels/engine_cuda.h, kernels/kd_loss.h and the transformer
+// ops (kernels/cuda/transformer_cuda.h). Dropout keys, labels and kd_loss's teacher logits are
+// copied from the host into reusable device buffers.
 #pragma once
 #ifdef RETORT_HAVE_CUDA
 #include <memory>

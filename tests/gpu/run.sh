@@ -17,6 +17,8 @@ cmake --build "$build" -j"$(nproc)"
 ctest --test-dir "$build" -L gpu --output-on-failure
 echo "== GPU benchmarks =="
 "$build/bin/kd_loss_gpu_bench"
+# Causal GQA attention forward/backward vs a cuBLAS SGEMM of the same FLOPs.
+"$build/bin/attention_gpu_bench"
 # The training step on the device vs bare cuBLAS, and the CPU step vs bare Eigen, same shapes.
 "$build/bin/retort_bench" step_cuda
 "$build/bin/retort_bench" step --repeats 5
