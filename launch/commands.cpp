@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <thread>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "comm/world.h"
@@ -18,6 +19,7 @@
 #include "core/config/load.h"
 #include "core/distill/logits_cache.h"
 #include "core/distill/run_distill.h"
+#include "core/lm/lm_compare.h"
 #include "core/train/evaluate.h"
 #include "core/lm/model_inspect.h"
 #include "core/train/inspect.h"
@@ -92,6 +94,38 @@ int run_on_world(const char* what, const std::string& out_dir, Check&& check_sha
   }
 }
 
+void append_json_line(const std::string& file, const nlohmann::json& record) {
+  std::ofstream out(file, std::ios::app);
+  out << record.dump() << "\n";
+  if (!out) RETORT_INPUT_ERROR("--json: cannot write '" + file + "'");
+}
+
+// A language model: the student's metrics on the split and, with teacher.checkpoint, the
+// teacher's and the comparison (core/lm/lm_compare.h), one line each.
+int run_lm_eval(const EvalOptions& o, const core::Config& cfg) {
+  const core::LmComparison c = core::evaluate_lm_checkpoint(o.checkpoint, cfg, o.split);
+  const char* split = o.split == "test" ? "test" : "validation";
+  const nlohmann::json j = c.to_json();
+  std::printf("%s: %s perplexity %.4f, loss %.4f, token accuracy %.4f over %lld tokens\n", o.checkpoint.c_str(), split,
+              j["student_perplexity"].get<double>(), c.student_loss(), j["student_token_accuracy"].get<double>(),
+              static_cast<long long>(c.tokens));
+  if (c.has_teacher)
+    std::printf("teacher %s: %s perplexity %.4f, loss %.4f; KL(teacher || student) %.4f nats/token, top-1 agreement %.4f\n",
+                cfg.teacher.checkpoint.c_str(), split, j["teacher_perplexity"].get<double>(), c.teacher_loss(),
+                c.mean_kl(), c.agreement());
+  else if (cfg.teacher.present)
+    std::fprintf(stderr, "retort: warning: the config's teacher has no teacher.checkpoint: no teacher metrics\n");
+  if (!o.json_file.empty()) {
+    nlohmann::json record = j;
+    record["kind"] = "lm_eval";
+    record["split"] = o.split;
+    record["checkpoint"] = o.checkpoint;
+    if (c.has_teacher) record["teacher"] = cfg.teacher.checkpoint;
+    append_json_line(o.json_file, record);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_config_check(const CheckOptions& options) {
@@ -141,13 +175,12 @@ int run_eval(const EvalOptions& options) {
   }
   if (!std::filesystem::exists(options.checkpoint))
     RETORT_INPUT_ERROR("--checkpoint: '" + options.checkpoint + "' does not exist");
+  if (cfg.student.arch == "llama") return run_lm_eval(options, cfg);
+  if (options.split != "val") RETORT_INPUT_ERROR("--split is for language models (an MLP is evaluated on its test set)");
   const core::EvalResult r = core::evaluate_checkpoint(options.checkpoint, cfg);
-  if (r.per_token)
-    std::printf("%s: validation perplexity %.4f, loss %.4f, token accuracy %.4f over %lld tokens\n",
-                options.checkpoint.c_str(), std::exp(r.loss), r.loss, r.accuracy, static_cast<long long>(r.count));
-  else
-    std::printf("%s: test accuracy %.4f, %lld errors of %lld, test loss %.4f\n", options.checkpoint.c_str(),
-                r.accuracy, static_cast<long long>(r.errors), static_cast<long long>(r.count), r.loss);
+  std::printf("%s: test accuracy %.4f, %lld errors of %lld, test loss %.4f\n", options.checkpoint.c_str(), r.accuracy,
+              static_cast<long long>(r.errors), static_cast<long long>(r.count), r.loss);
+  if (!options.json_file.empty()) append_json_line(options.json_file, r.to_json());
   return 0;
 }
 

@@ -63,6 +63,7 @@ struct TokenizerIoOptions {
 };
 struct GenerateCommandOptions {
   std::string model;  // HF directory or .gguf (core/lm/lm_import.h); its tokenizer too
+  std::string tokenizer;  // non-empty: this tokenizer instead of the model's (e.g. Retort weights)
   std::string prompt;
   int64_t max_new_tokens = 128;
   double temperature = 1.0;

@@ -18,7 +18,7 @@ namespace retort::launch {
 int run_generate(const GenerateCommandOptions& o) {
   if (o.max_new_tokens < 1) RETORT_INPUT_ERROR("--max-new-tokens must be at least 1");
   if (core::utf8_invalid_offset(o.prompt) != std::string::npos) RETORT_INPUT_ERROR("--prompt is not valid UTF-8");
-  const auto tokenizer = core::open_tokenizer(o.model);
+  const auto tokenizer = core::open_tokenizer(o.tokenizer.empty() ? o.model : o.tokenizer);
   std::string text = o.prompt;
   if (o.chat) text = core::apply_chat_template(core::read_chat_template(o.model), {{"user", o.prompt}}, true, o.model);
   const std::vector<int32_t> prompt = tokenizer->encode(text);

@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--checkpoint", eval.checkpoint, "Checkpoint (.safetensors with its manifest)")->required();
   eval_cmd->add_option("--config", eval.config_file, "Config for the data section (default: built-in defaults)");
   eval_cmd->add_option("--set", eval.overrides, "Override a config key (repeatable)");
+  eval_cmd->add_option("--split", eval.split, "Language models: val, or test (data.dir/test from retort tokenize --test-fraction)")
+      ->check(CLI::IsMember({"val", "test"}))
+      ->capture_default_str();
+  eval_cmd->add_option("--json", eval.json_file, "Also append the results to this file as one JSON line");
 
   std::string inspect_file;
   auto* inspect = app.add_subcommand("inspect", "Print a checkpoint's tensors and manifest, or a logits cache's index");
@@ -113,6 +117,7 @@ int main(int argc, char** argv) {
   tokenize_cmd->add_option("--out", tokenize.out_dir, "Output directory for the shards and manifest.json")->required();
   tokenize_cmd->add_option("--separator", tokenize.separator, "A line equal to this ends a document (e.g. '%' for fortune files)");
   tokenize_cmd->add_option("--val-fraction", tokenize.val_fraction, "Fraction of documents in the validation split")->capture_default_str();
+  tokenize_cmd->add_option("--test-fraction", tokenize.test_fraction, "Fraction of documents held out as the test split (OUT/test)")->capture_default_str();
   tokenize_cmd->add_option("--seed", tokenize.seed, "Seed of the train/validation split")->capture_default_str();
   tokenize_cmd->add_option("--threads", tokenize.threads, "Threads (0: all cores)")->capture_default_str();
   tokenize_cmd->add_option("--utf8-errors", tokenize.utf8_errors, "strict (input error) or replace (U+FFFD)")->capture_default_str();
@@ -127,6 +132,7 @@ int main(int argc, char** argv) {
   GenerateCommandOptions generate;
   auto* generate_cmd = app.add_subcommand("generate", "Stream a language model's continuation of a prompt (docs/text.md)");
   generate_cmd->add_option("model", generate.model, "HF model directory or .gguf (its tokenizer is used)")->required();
+  generate_cmd->add_option("--tokenizer", generate.tokenizer, "Use this tokenizer (tokenizer.json, .model, .gguf, model directory) instead of the model's");
   generate_cmd->add_option("--prompt", generate.prompt, "The prompt text")->required();
   generate_cmd->add_option("--max-new-tokens", generate.max_new_tokens, "Stop after this many new tokens")->capture_default_str();
   generate_cmd->add_option("--temperature", generate.temperature, "Sampling temperature (0: greedy)")->capture_default_str();

@@ -1,8 +1,10 @@
 // `retort tokenize`: UTF-8 text files -> train/validation token shards + manifest.json; and
 // `retort shards check`, which validates such a directory.
 // Documents are whole files, or the text between lines equal to --separator; each document's
-// ids are followed by the tokenizer's EOS. A document goes to validation when
-// XXH3-64(document index, seed) / 2^64 < --val-fraction. Tokenization runs in parallel over
+// ids are followed by the tokenizer's EOS. With u = XXH3-64(document index, seed) / 2^64 a
+// document goes to validation when u < --val-fraction, else to the held-out test set when
+// u < --val-fraction + --test-fraction (written as the "val" split of OUT/test, a shard directory
+// of its own with an empty train split), else to train. Tokenization runs in parallel over
 // documents; output order (and so the shards) does not depend on the thread count.
 #include <omp.h>
 #include <xxhash.h>
@@ -95,9 +97,10 @@ class SplitWriter {
   core::TokenSplitManifest manifest_;
 };
 
-bool in_validation(int64_t index, uint64_t seed, double fraction) {
-  const uint64_t h = XXH3_64bits_withSeed(&index, sizeof index, seed);
-  return static_cast<double>(h) * 0x1p-64 < fraction;
+enum class DocSplit { train, val, test };
+DocSplit split_of(int64_t index, uint64_t seed, double val_fraction, double test_fraction) {
+  const double u = static_cast<double>(XXH3_64bits_withSeed(&index, sizeof index, seed)) * 0x1p-64;
+  return u < val_fraction ? DocSplit::val : u < val_fraction + test_fraction ? DocSplit::test : DocSplit::train;
 }
 
 }  // namespace
@@ -105,6 +108,8 @@ bool in_validation(int64_t index, uint64_t seed, double fraction) {
 int run_tokenize(const TokenizeOptions& o) {
   if (!(o.val_fraction >= 0 && o.val_fraction < 1))
     RETORT_INPUT_ERROR("--val-fraction " + std::to_string(o.val_fraction) + " is not in [0, 1)");
+  if (!(o.test_fraction >= 0 && o.val_fraction + o.test_fraction < 1))
+    RETORT_INPUT_ERROR("--test-fraction " + std::to_string(o.test_fraction) + " is negative or leaves no training documents");
   if (o.utf8_errors != "strict" && o.utf8_errors != "replace")
     RETORT_INPUT_ERROR("--utf8-errors '" + o.utf8_errors + "' is neither strict nor replace");
   if (o.shard_tokens < 1) RETORT_INPUT_ERROR("--shard-tokens must be at least 1");
@@ -122,6 +127,10 @@ int run_tokenize(const TokenizeOptions& o) {
   uint64_t total_bytes = 0;
   for (const std::string& in : o.inputs) total_bytes += std::filesystem::file_size(in);
   SplitWriter train(o.out_dir, "train", *tokenizer, o.shard_tokens), val(o.out_dir, "val", *tokenizer, o.shard_tokens);
+  const std::string test_dir = (std::filesystem::path(o.out_dir) / "test").string();
+  if (o.test_fraction > 0) std::filesystem::create_directories(test_dir, ec);
+  if (ec) RETORT_RUNTIME_ERROR(test_dir + ": cannot create (" + ec.message() + ")");
+  SplitWriter test(test_dir, "val", *tokenizer, o.shard_tokens);
   const auto start = Clock::now();
   auto last_report = start;
   uint64_t done_bytes = 0;
@@ -161,7 +170,8 @@ int run_tokenize(const TokenizeOptions& o) {
       }
       if (error) std::rethrow_exception(error);
       for (auto& doc : ids) {
-        (in_validation(doc_index++, o.seed, o.val_fraction) ? val : train).append(doc);
+        const DocSplit split = split_of(doc_index++, o.seed, o.val_fraction, o.test_fraction);
+        (split == DocSplit::val ? val : split == DocSplit::test ? test : train).append(doc);
         tokens += static_cast<int64_t>(doc.size());
       }
       done_bytes += bytes;
@@ -183,9 +193,17 @@ int run_tokenize(const TokenizeOptions& o) {
   manifest.train = train.finish();
   manifest.val = val.finish();
   core::write_token_manifest(o.out_dir, manifest);
+  const core::TokenSplitManifest test_split = test.finish();
+  if (o.test_fraction > 0) {
+    core::TokenShardManifest test_manifest = manifest;
+    test_manifest.val_fraction = o.test_fraction;
+    test_manifest.train = {};
+    test_manifest.val = test_split;
+    core::write_token_manifest(test_dir, test_manifest);
+  }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  log::info("tokenize: {} documents (train {}, val {}), {} tokens, {:.2f} MB in {:.2f} s: {:.2f} MB/s on {} threads",
-            doc_index, manifest.train.documents, manifest.val.documents, tokens, static_cast<double>(done_bytes) / 1e6,
+  log::info("tokenize: {} documents (train {}, val {}, test {}), {} tokens, {:.2f} MB in {:.2f} s: {:.2f} MB/s on {} threads",
+            doc_index, manifest.train.documents, manifest.val.documents, test_split.documents, tokens, static_cast<double>(done_bytes) / 1e6,
             seconds, mb_per_s(), threads);
   return 0;
 }

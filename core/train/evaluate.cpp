@@ -1,5 +1,5 @@
 // Batched evaluation with the softmax cross-entropy kernel, on the model's Compute (language
-// models: perplexity over the validation windows through the chunked head).
+// models: core/lm/lm_compare.h).
 #include "core/train/evaluate.h"
 
 #include <algorithm>
@@ -8,7 +8,6 @@
 
 #include "core/base/error.h"
 #include "core/checkpoint/checkpoint.h"
-#include "core/train/lm_task.h"
 
 namespace retort::core {
 
@@ -45,14 +44,8 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size) {
 }
 
 EvalResult evaluate_checkpoint(const std::string& path, const Config& config) {
-  if (config.student.arch == "llama") {
-    // The config names the data; the weights (and so the shape) are the file's.
-    Config from_file = config;
-    from_file.student.init_from = path;
-    LmTask task(from_file, cpu_compute());
-    task.initialize(static_cast<uint64_t>(config.run.seed));
-    return task.evaluate(config.train.eval_batch_size);
-  }
+  if (config.student.arch == "llama")
+    RETORT_INPUT_ERROR("student.arch llama: a language model is evaluated by evaluate_lm_checkpoint (core/lm/lm_compare.h)");
   auto model = load_model(path);
   // Normalise exactly as in training (the statistics ride in the model spec).
   const InputStats stats{model->spec().input_mean, model->spec().input_std};

@@ -26,8 +26,7 @@ EvalResult evaluate(Model& model, const Dataset& data, int64_t batch_size);
 
 // Loads the weights file or checkpoint directory `path` (self-describing), the test set that
 // config.data names (normalised with the statistics stored in the model spec) and evaluates.
-// With student.arch llama: `path` is anything student.init_from takes, evaluated on the
-// validation windows of config.data (per-token loss, accuracy, perplexity).
+// Language models (student.arch llama) are evaluate_lm_checkpoint's (core/lm/lm_compare.h).
 EvalResult evaluate_checkpoint(const std::string& path, const Config& config);
 
 }  // namespace retort::core
