@@ -15,6 +15,8 @@ struct EvalOptions {
   std::string checkpoint;
   std::string config_file;
   std::vector<std::string> overrides;
+  std::string split = "val";  // language models: val | test (data.dir/test)
+  std::string json_file;      // non-empty: also append the results there as one JSON line
 };
 struct CheckOptions {
   std::string config_file;
@@ -83,6 +85,7 @@ struct TokenizeOptions {
   std::string out_dir;
   std::string separator;            // non-empty: a line equal to it ends a document
   double val_fraction = 0.0;
+  double test_fraction = 0.0;       // > 0: held-out test documents into out_dir/test
   uint64_t seed = 0;
   int threads = 0;                  // 0: all cores
   std::string utf8_errors = "strict";  // strict | replace
