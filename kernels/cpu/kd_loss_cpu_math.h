@@ -12,19 +12,18 @@ namespace retort::kernels::cpu {
 
 // exp(x) for x ≤ 88 (all callers pass x - max ≤ 0): Cody-Waite reduction to |r| ≤ ln2/2, the
 // Cephes degree-6 polynomial, then 2^n via the exponent bits. ≤ 2 ulp; exp(x < -87.33) = 0
-// (the denormal range is flushed) and exp(-inf) = 0. The clamp and the flush are integer
-// min/and on the float bits (for x ≤ 0, x ≥ lo ⇔ bits(x) ≤ bits(lo) as unsigned): under the
-// default -ftrapping-math GCC will not if-convert float selects, integer ones vectorise.
+// (the denormal range is flushed) and exp(-inf) = 0. The flush is an integer and-mask on the
+// float bits (for x ≤ 0, x ≥ lo ⇔ bits(x) ≤ bits(lo) as unsigned; below lo whatever the
+// arithmetic gave is masked away, so x needs no clamp): under the default -ftrapping-math GCC
+// will not if-convert float selects, integer ones vectorise.
 [[gnu::always_inline]] inline float vexp(float x) {
   constexpr uint32_t lo_bits = 0xc2aeac4fu;  // -87.33654f
-  const uint32_t ux = std::bit_cast<uint32_t>(x);
-  const uint32_t keep = 0u - static_cast<uint32_t>(ux <= lo_bits);
-  const float xc = std::bit_cast<float>(ux < lo_bits ? ux : lo_bits);
+  const uint32_t keep = 0u - static_cast<uint32_t>(std::bit_cast<uint32_t>(x) <= lo_bits);
   // Round to nearest by the 1.5·2^23 trick (floorf would need -fno-trapping-math to vectorise):
   // the sum's low mantissa bits hold n itself, so 2^n is built from them without a conversion.
-  const float shifted = xc * 1.44269504088896341f + 12582912.0f;
+  const float shifted = x * 1.44269504088896341f + 12582912.0f;
   const float n = shifted - 12582912.0f;
-  float r = xc - n * 0.693359375f;
+  float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -33,9 +32,11 @@ namespace retort::kernels::cpu {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
-  // bits(shifted) = 0x4B400000 + n, and 0x4B400000 << 23 vanishes mod 2^32: (bits + 127) << 23 = 2^n.
-  const float scale = std::bit_cast<float>((std::bit_cast<uint32_t>(shifted) + 127u) << 23);
-  return std::bit_cast<float>(std::bit_cast<uint32_t>(y * scale) & keep);
+  // y·2^n as an integer add to y's exponent field (no multiply): bits(shifted) = 0x4B400000 + n,
+  // and 0x4B400000 << 23 vanishes mod 2^32, so bits(shifted) << 23 = n·2^23. Exact, and equal to
+  // the product, because y·2^n is normal where it is kept: n ≥ -125 with y > 0.7, or n = -126
+  // only for x within ln2/2 above lo ≈ -126·ln2, where r ≥ 0 and y ≥ 1.
+  return std::bit_cast<float>((std::bit_cast<uint32_t>(y) + (std::bit_cast<uint32_t>(shifted) << 23)) & keep);
 }
 
 // log(x) for normal positive x (smaller x is clamped to FLT_MIN): x = m·2^e with m in
@@ -116,18 +117,41 @@ inline Divergence effective_divergence(const KdLossParams& params) {
 
 // ---- row passes (float rows, contiguous) -------------------------------------------------------
 
-// Largest element (NaN-ignoring) and the number of NaN/+inf elements.
+// Largest element (NaN-ignoring) and the number of NaN/+inf elements (counted in 32-bit lanes,
+// cheaper than 64-bit ones, per chunk of 2^16 elements).
 inline float row_max(const float* x, int64_t n, int64_t& nonfinite) {
   float m = -INFINITY;
-  int64_t bad = 0;
+  for (int64_t c = 0; c < n; c += 65536) {
+    const int64_t end = c + 65536 < n ? c + 65536 : n;
+    int32_t bad = 0;
 #pragma omp simd reduction(max : m) reduction(+ : bad)
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    m = v > m ? v : m;
-    bad += (v != v) | (v > 3.40282347e38f);
+    for (int64_t i = c; i < end; ++i) {
+      const float v = x[i];
+      m = v > m ? v : m;
+      bad += (v != v) | (v > 3.40282347e38f);
+    }
+    nonfinite += bad;
   }
-  nonfinite += bad;
   return m;
+}
+
+// row_max of two rows of the same length in one loop (the dense row's z and t).
+inline void row_max2(const float* x, const float* y, int64_t n, float& x_max, float& y_max, int64_t& nonfinite) {
+  float mx = -INFINITY, my = -INFINITY;
+  for (int64_t c = 0; c < n; c += 65536) {
+    const int64_t end = c + 65536 < n ? c + 65536 : n;
+    int32_t bad = 0;
+#pragma omp simd reduction(max : mx, my) reduction(+ : bad)
+    for (int64_t i = c; i < end; ++i) {
+      const float u = x[i], v = y[i];
+      mx = u > mx ? u : mx;
+      my = v > my ? v : my;
+      bad += (u != u) | (u > 3.40282347e38f) | (v != v) | (v > 3.40282347e38f);
+    }
+    nonfinite += bad;
+  }
+  x_max = mx;
+  y_max = my;
 }
 
 // Sums run in fp32 vector lanes over chunks of kSumChunk elements (a short dependency chain:

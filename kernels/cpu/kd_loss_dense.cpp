@@ -1,7 +1,8 @@
-// CPU distillation loss for one row with a dense teacher: max pass, exp pass (2 exps per
-// element; softmax(z) for the CE reuses exp(z/T) when T is 1, 2 or 4, otherwise a third exp),
-// a ḡ pass for rkl/jsd/tvd, then the gradient pass. The exp pass also prefetches the next
-// row's inputs, so reading them from memory overlaps this row's arithmetic.
+// CPU distillation loss for one row with a dense teacher: max pass (z and t in one loop), exp
+// pass (2 exps per element; softmax(z) for the CE reuses exp(z/T) when T is 1, 2 or 4,
+// otherwise a third exp; the entropy sum only when asked for), a ḡ pass for rkl/jsd/tvd, then
+// the gradient pass. The exp pass also prefetches the next row's inputs, so reading them from
+// memory overlaps this row's arithmetic.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -45,7 +46,7 @@ template <int N>
 // loop is a straight-line `omp simd` loop. kSquarings > 0 (T = 2^kSquarings, α > 0): the CE's
 // exp(z - z_max) is exp(da) squared kSquarings times, since da = fl(z - z_max)·2^-kSquarings is
 // exact and so T·da is exactly the rounded z - z_max.
-template <Divergence kDiv, int kSquarings>
+template <Divergence kDiv, int kSquarings, bool kEntropy>
 [[gnu::always_inline]] inline void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, const float* t, float z_max,
                     float t_max, RowScratch& scratch, RowOutput& out) {
   const int64_t V = setup.vocab;
@@ -55,7 +56,7 @@ template <Divergence kDiv, int kSquarings>
   // Exp pass over both rows (2 exps per element): with da = (z - z_max)/T and db = (t - t_max)/T
   // (the difference first, so it is exactly 0 at the maximum and accurate near it at ±1e4
   // logits; nothing is stored), e_a = exp(da), e_b = exp(db), their sums, Σ e_b·d and Σ e_a·d
-  // with d = db - da (fkl/rkl losses), and Σ e_b·db (entropy).
+  // with d = db - da (fkl/rkl losses), and Σ e_b·db (entropy, when asked for).
   constexpr bool kl_sums = kDiv == Divergence::fkl || kDiv == Divergence::rkl;
   double sum_a = 0, sum_b = 0, w_p = 0, w_q = 0, e_b = 0, sum_s = 0;
   const size_t z_size = dtype_size(in.student_dtype), t_size = dtype_size(in.teacher_dtype);
@@ -77,7 +78,7 @@ template <Divergence kDiv, int kSquarings>
       if constexpr (kSquarings > 0) ss += squared<kSquarings>(ea);
       if constexpr (kDiv == Divergence::fkl) wp += keep_if(ebv > 0.0f, ebv * (db - da));
       if constexpr (kDiv == Divergence::rkl) wq += keep_if(ea > 0.0f, ea * (db - da));
-      eb += keep_if(ebv > 0.0f, ebv * db);
+      if constexpr (kEntropy) eb += keep_if(ebv > 0.0f, ebv * db);
     }
     sum_a += sa;
     sum_b += sb;
@@ -163,18 +164,18 @@ template <Divergence kDiv, int kSquarings>
   if (in.student_dtype == DType::bf16) float_row_to_bf16(dz, static_cast<bf16*>(in.dz), V);
   const double kd = static_cast<double>(setup.temperature) * setup.temperature * loss;
   out.kd = kd < 0 ? 0.0 : kd;
-  out.entropy = static_cast<float>(entropy);
+  if constexpr (kEntropy) out.entropy = static_cast<float>(entropy);
   if (setup.want_agree) out.agree = first_index_of(z, V, z_max) == first_index_of(t, V, t_max);
 }
 
-template <int kSquarings>
+template <int kSquarings, bool kEntropy>
 [[gnu::always_inline]] inline void dense_row_for(const RowSetup& setup, const RowInput& in, const float* z, const float* t, float z_max,
                    float t_max, RowScratch& scratch, RowOutput& out) {
   switch (setup.divergence) {
-    case Divergence::fkl: return dense_row_impl<Divergence::fkl, kSquarings>(setup, in, z, t, z_max, t_max, scratch, out);
-    case Divergence::rkl: return dense_row_impl<Divergence::rkl, kSquarings>(setup, in, z, t, z_max, t_max, scratch, out);
-    case Divergence::jsd: return dense_row_impl<Divergence::jsd, kSquarings>(setup, in, z, t, z_max, t_max, scratch, out);
-    case Divergence::tvd: return dense_row_impl<Divergence::tvd, kSquarings>(setup, in, z, t, z_max, t_max, scratch, out);
+    case Divergence::fkl: return dense_row_impl<Divergence::fkl, kSquarings, kEntropy>(setup, in, z, t, z_max, t_max, scratch, out);
+    case Divergence::rkl: return dense_row_impl<Divergence::rkl, kSquarings, kEntropy>(setup, in, z, t, z_max, t_max, scratch, out);
+    case Divergence::jsd: return dense_row_impl<Divergence::jsd, kSquarings, kEntropy>(setup, in, z, t, z_max, t_max, scratch, out);
+    case Divergence::tvd: return dense_row_impl<Divergence::tvd, kSquarings, kEntropy>(setup, in, z, t, z_max, t_max, scratch, out);
   }
 }
 
@@ -190,14 +191,17 @@ void dense_row(const RowSetup& setup, const RowInput& in, RowScratch& scratch, R
   const float* t = row_as_float(in.teacher_dense, in.teacher_dtype, V, scratch.t);
   int64_t nonfinite = 0;
   float z_max, t_max;
-  z_max = row_max(z, V, nonfinite);
-  t_max = row_max(t, V, nonfinite);
+  row_max2(z, t, V, z_max, t_max, nonfinite);
   if (nonfinite > 0 || z_max == -INFINITY || t_max == -INFINITY) return write_nan_row(setup, in, out);
   const int squarings = !setup.with_ce ? 0 : setup.temperature == 2.0f ? 1 : setup.temperature == 4.0f ? 2 : 0;
+  const bool entropy = setup.want_entropy;
   switch (squarings) {
-    case 1: return dense_row_for<1>(setup, in, z, t, z_max, t_max, scratch, out);
-    case 2: return dense_row_for<2>(setup, in, z, t, z_max, t_max, scratch, out);
-    default: return dense_row_for<0>(setup, in, z, t, z_max, t_max, scratch, out);
+    case 1: return entropy ? dense_row_for<1, true>(setup, in, z, t, z_max, t_max, scratch, out)
+                           : dense_row_for<1, false>(setup, in, z, t, z_max, t_max, scratch, out);
+    case 2: return entropy ? dense_row_for<2, true>(setup, in, z, t, z_max, t_max, scratch, out)
+                           : dense_row_for<2, false>(setup, in, z, t, z_max, t_max, scratch, out);
+    default: return entropy ? dense_row_for<0, true>(setup, in, z, t, z_max, t_max, scratch, out)
+                            : dense_row_for<0, false>(setup, in, z, t, z_max, t_max, scratch, out);
   }
 }
 

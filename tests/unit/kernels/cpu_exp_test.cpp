@@ -1,5 +1,5 @@
 // The CPU kd_loss exp and its squared reuse against float64 exp: vexp within 2 ulp on the whole
-// range the kernel calls it with (x ≤ 0), 0 below the normal range and at -inf; exp(d)² and
+// range the kernel calls it with (x ≤ 0, down to the flush bound), 0 below it and at -inf; exp(d)² and
 // exp(d)⁴ (softmax(z) at T = 2 and 4) within 5 and 11 ulp of exp(2d) and exp(4d) while normal.
 #include <catch2/catch.hpp>
 
@@ -36,6 +36,14 @@ TEST_CASE("vexp is within 2 ulp of exp on [-87.3, 0] and 0 below", "[kd_loss][ex
   CHECK(worst <= 2.0);
   CHECK(worst_sq <= 5.0);
   CHECK(worst_quad <= 11.0);
+  // Down to the flush bound itself, where 2^n is -126 and the exponent add must stay normal.
+  for (float x = -87.3f; x >= -87.33654f; x = std::nextafter(x, -100.0f)) {
+    const float e = vexp(x);
+    CHECK(e >= static_cast<float>(kMinNormal));
+    worst = std::max(worst, ulps(e, std::exp(static_cast<double>(x))));
+  }
+  CHECK(worst <= 2.0);
+  CHECK(vexp(std::nextafter(-87.33654f, -100.0f)) == 0.0f);
   CHECK(vexp(0.0f) == 1.0f);
   CHECK(vexp(-88.0f) == 0.0f);
   CHECK(vexp(-1e30f) == 0.0f);

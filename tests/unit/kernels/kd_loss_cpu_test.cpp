@@ -79,3 +79,27 @@ TEST_CASE("kd_loss: arguments that break the contract are input errors naming th
   REQUIRE_THROWS_WITH(parse_divergence("kl"), Catch::Contains("unknown divergence"));
   CHECK(parse_divergence("jsd") == Divergence::jsd);
 }
+
+TEST_CASE("kd_loss cpu: asking for metrics does not change the loss or the gradient", "[kd_loss]") {
+  // The dense row skips the teacher-entropy sum when no metrics are asked for; the rest must
+  // be bit for bit the same.
+  const Caller without_metrics = [](const retort::TensorView& z, const TeacherLogits& t, const int32_t* labels,
+                                    const retort::TensorView& dz, const KdLossParams& params, const KdLossMetrics&) {
+    return kd_loss(z, t, labels, dz, params, KdLossMetrics{});
+  };
+  std::mt19937_64 rng(test_seed() + 23);
+  for (float temperature : {1.0f, 2.0f, 3.0f, 4.0f})
+    for (int d = 0; d < 4; ++d) {
+      KdLossParams params;
+      params.divergence = static_cast<Divergence>(d);
+      params.temperature = temperature;
+      params.alpha = 0.3f;
+      params.beta = 0.6f;
+      const Problem pb = random_problem(rng, 4, 700, 0, retort::DType::f32, retort::DType::f32, params, true);
+      const Outcome with = run_problem(pb, cpu_call), without = run_problem(pb, without_metrics);
+      INFO("T " << temperature << " divergence " << d);
+      CHECK(with.result.loss == without.result.loss);
+      CHECK(with.result.kd == without.result.kd);
+      CHECK(with.dz == without.dz);
+    }
+}
