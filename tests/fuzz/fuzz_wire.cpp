@@ -1,6 +1,7 @@
 // libFuzzer target: bytes as a logits message -> comm::decode (every header field, sizes against
 // the message, checksum) and decode_header. Flag byte: bit 0 patches the checksum to match, so
-// the field checks behind it are reached; bit 1 expects the step/student the header claims.
+// the field checks behind it are reached; bit 1 expects the step/student the header claims, bit 2
+// the payload fields it claims (rows, vocab, kind, k, dtype, temperature, tokenizer hash, seed).
 // An accepted view's payload is read in full so a span past the message is caught by ASan.
 #include <cstdlib>
 #include <cstring>
@@ -33,7 +34,8 @@ void touch(const TeacherView& v) {
 }
 }  // namespace
 
-// RETORT_FUZZ_SEED_DIR=DIR: real dense fp32 and top-2 bf16 messages (flag byte 2 first) as seeds.
+// RETORT_FUZZ_SEED_DIR=DIR: real dense fp32, top-2 bf16 and sampled (n = 3) messages (flag byte 6
+// first) as seeds.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   const char* seeds = std::getenv("RETORT_FUZZ_SEED_DIR");
   if (!seeds) return 0;
@@ -42,12 +44,18 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   std::vector<uint16_t> bf16(2 * 2, 0x3f80);
   std::vector<uint32_t> indices = {1, 3, 0, 4};
   std::vector<float> lse = {1.5f, 2.5f};
+  std::vector<float> log_probs = {-0.5f, -1.5f, -2.5f, -0.25f, -1.25f, -3.0f};
+  std::vector<uint32_t> draws = {4, 1, 0, 2, 3, 1};
+  std::vector<uint16_t> counts = {5, 2, 1, 6, 1, 1};
   LogitsPayload dense{PayloadKind::dense, retort::DType::f32, 2, 5, 0, values.data(), nullptr, nullptr};
   LogitsPayload topk{PayloadKind::topk, retort::DType::bf16, 2, 5, 2, bf16.data(), indices.data(), lse.data()};
-  for (auto [name, payload] : {std::pair{"dense", dense}, std::pair{"topk", topk}}) {
+  topk.temperature = 2;
+  LogitsPayload sampled{PayloadKind::sampled, retort::DType::f32, 2, 5, 3, log_probs.data(), draws.data(), nullptr,
+                        counts.data(), 1.5f, 0x1234abcdULL, 99};
+  for (auto [name, payload] : {std::pair{"dense", dense}, std::pair{"topk", topk}, std::pair{"sampled", sampled}}) {
     const auto message = encode(payload, 7, 1);
     std::ofstream out(std::filesystem::path(seeds) / (std::string("wire-") + name), std::ios::binary);
-    out.put(2);
+    out.put(6);
     out.write(reinterpret_cast<const char*>(message.data()), static_cast<std::streamsize>(message.size()));
   }
   return 0;
@@ -71,6 +79,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       expect.step = h.step;
       expect.student = h.student;
     }
+    if (flags & 4)
+      expect.payload = {h.rows, h.vocab, h.kind, h.k, h.dtype, h.temperature, h.tokenizer_hash, h.seed};
     retort::fuzz::expect_clean_errors("fuzz_wire", [&] {
       WireHeader alone = h;
       alone.checksum = message_checksum(alone, nullptr, 0);

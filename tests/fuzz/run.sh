@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The fuzz suite: builds the libFuzzer targets (clang-16, -fsanitize=fuzzer,address,undefined) in
-# their own tree, replays the committed regression inputs (tests/fuzz/regressions/TARGET/), then
-# fuzzes each target for a fixed budget from seed corpora made from real files. Any crash, leak,
-# timeout (> 10 s per input) or out-of-memory (> 2 GB) fails the target; the input that did it is
-# kept under BUILD/artifacts/TARGET/. Prints one line per target in CTest's format.
+# the instrumented tree it shares with the sanitize suite (tests/fuzz/tree.sh), replays the
+# committed regression inputs (tests/fuzz/regressions/TARGET/), then fuzzes each target for a
+# fixed budget from seed corpora made from real files. Any crash, leak, timeout (> 10 s per
+# input) or out-of-memory (> 2 GB) fails the target; the input that did it is kept under
+# BUILD/artifacts/TARGET/. Prints one line per target in CTest's format.
 # Usage: tests/fuzz/run.sh [-t SECONDS_PER_TARGET (default 25)] [-b BUILD_DIR] [TARGET...]
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -18,26 +19,8 @@ while getopts "t:b:" opt; do
 done
 shift $((OPTIND - 1))
 
-# clang 16 (Debian 12 packages; clang 14 cannot compile the C++20 structured-binding captures
-# the sources use) with libFuzzer and OpenMP, needed here only, so installed here.
-missing=()
-for p in clang-16 libclang-rt-16-dev libomp-16-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "fuzz: installing ${missing[*]}" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
-    { echo "fuzz: cannot install ${missing[*]}"; exit 1; }
-fi
-
-mkdir -p "$build"
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$root/tests/fuzz" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 >"$build/configure.log" 2>&1 ||
-    { tail -n 30 "$build/configure.log"; echo "fuzz: configure failed"; exit 1; }
-else
-  cmake "$build" >"$build/configure.log" 2>&1 || { tail -n 30 "$build/configure.log"; exit 1; }
-fi
+source "$root/tests/fuzz/tree.sh"
+prepare_instrumented_tree "$root" "$build" fuzz || exit 1
 read -r -a all_targets <<<"$(tr ';' ' ' <"$build/targets.txt")"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
@@ -50,7 +33,7 @@ seeds="$build/seeds"
 rm -rf "$seeds"
 mkdir -p "$seeds"
 python3 "$root/tests/fuzz/make_seeds.py" "$seeds" "$root"
-for t in fuzz_manifest fuzz_logits_cache fuzz_wire; do
+for t in fuzz_manifest fuzz_logits_cache fuzz_wire fuzz_lm_cache; do
   [ -x "$build/bin/$t" ] || continue
   mkdir -p "$seeds/$t" "$build/empty"
   RETORT_FUZZ_SEED_DIR="$seeds/$t" "$build/bin/$t" -runs=0 "$build/empty" >/dev/null 2>&1

@@ -1,0 +1,26 @@
+# The instrumented tree the fuzz and sanitize suites share (sourced by tests/fuzz/run.sh and
+# tests/sanitize/run.sh): installs clang 16 when missing, configures BUILD (tests/fuzz/CMakeLists:
+# Retort's libraries, fuzz targets and test executables, all with ASan + UBSan + libFuzzer's
+# coverage), so one compile of the libraries serves both suites.
+# Usage: prepare_instrumented_tree ROOT BUILD_DIR WHO   (returns non-zero after printing why)
+prepare_instrumented_tree() {
+  local root=$1 build=$2 who=$3 p missing=()
+  # clang 16 (Debian 12 packages; clang 14 cannot compile the C++20 structured-binding captures
+  # the sources use) with libFuzzer and OpenMP, needed by these suites only, so installed here.
+  for p in clang-16 libclang-rt-16-dev libomp-16-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "$who: installing ${missing[*]}" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+      { echo "$who: cannot install ${missing[*]}"; return 1; }
+  fi
+  mkdir -p "$build"
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S "$root/tests/fuzz" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 >"$build/configure.log" 2>&1 ||
+      { tail -n 30 "$build/configure.log"; echo "$who: configure failed"; return 1; }
+  else
+    cmake "$build" >"$build/configure.log" 2>&1 || { tail -n 30 "$build/configure.log"; echo "$who: configure failed"; return 1; }
+  fi
+}
