@@ -65,6 +65,9 @@ struct TeacherConfig {
   std::string cache_dir;            // required for source=cache
 };
 
+// What a teacher hands a student per row / token (distill.targets, resolved when the config loads).
+enum class DistillTargets : uint8_t { dense, topk, sampled };
+
 struct DistillConfig {
   std::string divergence = "fkl";   // fkl | rkl | jsd | tvd
   double temperature = 4.0;
@@ -75,6 +78,10 @@ struct DistillConfig {
   std::string wire_dtype = "fp32";  // fp32 | bf16
   int64_t lookahead = 4;
   int64_t teacher_batch = 0;        // 0 = one forward per student message
+  std::string targets = "auto";     // auto | dense | topk | sampled (auto: topk when topk > 0)
+  DistillTargets target_kind = DistillTargets::dense;  // `targets` resolved by load_config
+  int64_t samples = 16;             // sampled: n draws per token
+  bool vocab_truncate = false;      // use the first V rows of a teacher head padded past V
 };
 
 struct OptimConfig {

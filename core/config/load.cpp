@@ -144,6 +144,31 @@ void walk(Config& cfg, const YAML::Node& root, const Locator& loc, std::set<std:
   }
 }
 
+YAML::Node key_node(const YAML::Node& root, const char* section, const char* key) {
+  return root[section] && root[section].IsMap() ? root[section][key] : YAML::Node();
+}
+
+// distill.targets -> distill.target_kind, and what each kind cannot be combined with.
+void resolve_distill_targets(Config& cfg, const YAML::Node& root, const Locator& loc) {
+  DistillConfig& d = cfg.distill;
+  const YAML::Node at = key_node(root, "distill", "targets");
+  if (d.targets == "auto") d.targets = d.topk > 0 ? "topk" : "dense";
+  if (d.targets == "topk" && d.topk == 0) loc.fail("distill.targets", at, "topk needs distill.topk > 0");
+  if (d.targets != "topk" && d.topk > 0)
+    loc.fail("distill.targets", at, fmt::format("{} targets, but distill.topk is {} (top-k)", d.targets, d.topk));
+  d.target_kind = d.targets == "topk" ? DistillTargets::topk
+                  : d.targets == "sampled" ? DistillTargets::sampled
+                                           : DistillTargets::dense;
+  if (d.target_kind != DistillTargets::sampled) return;
+  if (cfg.student.arch != "llama")
+    loc.fail("distill.targets", at, "sampled targets are per token of a language model (student.arch llama); student.arch " +
+                                        cfg.student.arch + " distils dense or topk targets");
+  const bool fkl = d.divergence == "fkl" || (d.divergence == "jsd" && d.beta == 0);
+  if (!fkl)
+    loc.fail("distill.targets", at, "sampled targets estimate only fkl (jsd with beta 0), but distill.divergence is " +
+                                        d.divergence + (d.divergence == "jsd" ? fmt::format(" with beta {}", d.beta) : ""));
+}
+
 void check_cross_rules(Config& cfg, const YAML::Node& root, const Locator& loc, const std::set<std::string>& seen) {
   for (const auto& f : schema())
     if (f.required && !seen.count(f.path)) RETORT_INPUT_ERROR(loc.name() + ": " + f.path + ": required key is missing");
@@ -151,6 +176,7 @@ void check_cross_rules(Config& cfg, const YAML::Node& root, const Locator& loc, 
     RETORT_INPUT_ERROR(loc.name() + ": teacher.cache_dir: required when teacher.source is cache");
   if (cfg.teacher.present && cfg.teacher.source == "online" && cfg.teacher.checkpoint.empty())
     RETORT_INPUT_ERROR(loc.name() + ": teacher.checkpoint: required when teacher.source is online");
+  resolve_distill_targets(cfg, root, loc);
   if (cfg.transport == "nccl" && cfg.device != "cuda")
     loc.fail("transport", root["transport"], "nccl needs device: cuda");
   if (cfg.train.batch_size % cfg.cluster.students != 0)

@@ -35,6 +35,12 @@ struct LmTargetsSpec {
 };
 // The spec this job's config asks for (vocab / seq_len / tokenizer hash from the data).
 LmTargetsSpec lm_targets_spec(const Config& cfg, int64_t vocab, uint64_t tokenizer_hash);
+// The same from the config and the data alone (a student's side: no teacher is loaded).
+LmTargetsSpec lm_job_targets_spec(const Config& cfg);
+// What LmTeacherPool::data_fingerprint / teacher_fingerprint return, without a pool: the
+// training windows of `cfg` (`windows` of them) and the weights at `checkpoint`.
+std::string lm_data_fingerprint(const Config& cfg, int64_t windows, uint64_t tokenizer_hash);
+std::string lm_teacher_fingerprint(const std::string& checkpoint);
 
 struct LmTeacherStats {
   int64_t windows_served = 0;
@@ -77,9 +83,10 @@ class LmTeacherPool {
   LmTargetsSpec spec_;
   Sampler sampler_;
   StepPlan plan_;
+  ChunkedHead head_;  // the teacher's head, chunk by chunk into targets
   std::unique_ptr<LlamaModel> model_;
-  std::string teacher_fingerprint_;
-  // (implementation state is H1's to add)
+  std::vector<int32_t> windows_, inputs_, positions_;  // one compute(): [w, T + 1], [w·T], [w·T]
+  std::vector<int64_t> sample_ids_;                    // [w·T]: each token's window id
 };
 
 }  // namespace retort::core

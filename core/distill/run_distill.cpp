@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fmt/format.h>
 
 #include "comm/channel.h"
@@ -12,7 +13,13 @@
 #include "core/base/error.h"
 #include "core/base/log.h"
 #include "core/distill/distill_objective.h"
+#include "core/distill/lm_cache.h"
+#include "core/distill/lm_distill_objective.h"
+#include "core/distill/lm_online_source.h"
+#include "core/distill/lm_teacher_pool.h"
+#include "core/distill/lm_wire.h"
 #include "core/distill/teacher_pool.h"
+#include "core/lm/llama_model.h"
 #include "core/metrics/metrics.h"
 #include "core/train/run_control.h"
 #include "core/train/student_trainer.h"
@@ -62,6 +69,86 @@ comm::ChannelConfig channel_config(const Config& cfg, int64_t first_step, int64_
   return cc;
 }
 
+bool is_lm(const Config& cfg) { return cfg.student.arch == "llama"; }
+
+// An LM job's channel: messages of `windows` windows per student step, every field checked.
+comm::ChannelConfig lm_channel_config(const Config& cfg, int64_t first_step, const LmTargetsSpec& spec, int64_t windows) {
+  comm::ChannelConfig cc;
+  cc.transport = cfg.transport == "nccl" ? comm::Transport::nccl : comm::Transport::mpi;
+  cc.lookahead = static_cast<int>(cfg.distill.lookahead);
+  cc.max_payload_bytes = lm_payload_bytes(spec, windows * spec.seq_len);
+  cc.timeout_s = cfg.train.step_timeout_s;
+  cc.first_step = first_step;
+  cc.expect = lm_payload_expect(spec, windows * spec.seq_len);
+  return cc;
+}
+
+// The students' end notice (students_end hook of both pools): -1 until student rank 0 sent it.
+class StudentsEndNotice {
+ public:
+  explicit StudentsEndNotice(const comm::Roles& roles) {
+    RETORT_MPI_CHECK(MPI_Irecv(&end_, 1, MPI_INT64_T, roles.table().student_rank(0), kStudentsEndTag, roles.world(),
+                               &request_));
+  }
+  int64_t poll() {
+    int done = 0;
+    if (request_ != MPI_REQUEST_NULL) RETORT_MPI_CHECK(MPI_Test(&request_, &done, MPI_STATUS_IGNORE));
+    return request_ == MPI_REQUEST_NULL ? end_ : -1;
+  }
+
+ private:
+  int64_t end_ = -1;
+  MPI_Request request_ = MPI_REQUEST_NULL;
+};
+
+int run_lm_teacher_rank(const Config& cfg, comm::World& world, const comm::Roles& roles, const DistillOptions& options) {
+  Watchdog watchdog(cfg.train.step_timeout_s, fmt::format("teacher {} (rank {})", roles.index(), roles.rank()),
+                    abort_job_on_expiry(world));
+  LmTeacherPool pool(cfg);
+  int64_t first_step = 0;
+  RETORT_MPI_CHECK(MPI_Bcast(&first_step, 1, MPI_INT64_T, roles.table().student_rank(0), roles.world()));
+  const int64_t end_step = options.stop_after_step > 0 ? std::min(options.stop_after_step, pool.plan().total_steps)
+                                                       : pool.plan().total_steps;
+  const int64_t windows = cfg.train.batch_size / cfg.cluster.students;
+  auto channel = comm::make_teacher_channel(roles, lm_channel_config(cfg, first_step, pool.spec(), windows));
+  MetricsWriter metrics((fs::path(cfg.run.out_dir) / fmt::format("teacher-{}.metrics.jsonl", roles.index())).string());
+  const auto start = std::chrono::steady_clock::now();
+  StudentsEndNotice notice(roles);
+  LmTeacherPool::ServeHooks hooks;
+  hooks.beat = [&](int64_t step, const char* phase) { watchdog.beat(step, phase); };
+  hooks.after_step = [&](int64_t step, const LmTeacherStats& s) {
+    if ((step + 1) % cfg.train.log_every_steps != 0 && step + 1 != end_step) return;
+    const comm::ChannelStats cs = channel->stats();
+    metrics.write({{"kind", "teacher"}, {"teacher", roles.index()}, {"step", step + 1},
+                   {"windows_served", s.windows_served}, {"tokens_served", s.windows_served * cfg.data.seq_len},
+                   {"messages", s.messages}, {"forward_s", s.forward_s}, {"send_wait_s", s.send_wait_s},
+                   {"wire_bytes", cs.bytes}, {"queue_depth", cs.in_flight}, {"max_in_flight", s.max_in_flight},
+                   {"lookahead", cfg.distill.lookahead}});
+  };
+  hooks.students_end = [&] { return notice.poll(); };
+  const LmTeacherStats stats = pool.serve(roles.table(), roles.index(), first_step, end_step, *channel, hooks);
+  watchdog.beat(end_step, "waiting for the students' end notice");
+  int64_t students_end = -1;
+  while ((students_end = notice.poll()) < 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log::info("teacher {}: served {} windows in {} messages, forward {:.1f} s of {:.1f} s, max {} in flight (lookahead {})",
+            roles.index(), stats.windows_served, stats.messages, stats.forward_s, wall, stats.max_in_flight,
+            cfg.distill.lookahead);
+  const bool preempted = students_end < pool.plan().total_steps && options.stop_after_step == 0;
+  return preempted ? kExitPreempted : 0;
+}
+
+// The LM student's targets spec: the data's vocabulary and tokenizer, checked against its head.
+LmTargetsSpec lm_student_spec(const Config& cfg, const StudentTrainer& trainer) {
+  const LmTargetsSpec spec = lm_job_targets_spec(cfg);
+  const auto& model = dynamic_cast<const LlamaModel&>(trainer.network());
+  if (model.config().vocab_size != spec.vocab)
+    RETORT_INPUT_ERROR(fmt::format("the student's head has {} rows, but the teacher's targets cover the data's "
+                                   "vocabulary of {}: distil into a student with vocab_size {}",
+                                   model.config().vocab_size, spec.vocab, spec.vocab));
+  return spec;
+}
+
 // Teacher index 0 measures the teacher once; every rank learns the result.
 nlohmann::json share_teacher_eval(const comm::Roles& roles, TeacherPool* pool) {
   double values[3] = {0, 0, 0};
@@ -95,22 +182,15 @@ int run_teacher_rank(const Config& cfg, comm::World& world, const comm::Roles& r
                    {"messages", s.messages}, {"forward_s", s.forward_s}, {"send_wait_s", s.send_wait_s},
                    {"queue_depth", cs.in_flight}, {"max_in_flight", s.max_in_flight}, {"lookahead", cfg.distill.lookahead}});
   };
-  int64_t students_end = -1;
-  MPI_Request end_request = MPI_REQUEST_NULL;
-  RETORT_MPI_CHECK(MPI_Irecv(&students_end, 1, MPI_INT64_T, roles.table().student_rank(0), kStudentsEndTag,
-                             roles.world(), &end_request));
-  auto poll_end = [&]() -> int64_t {
-    int done = 0;
-    if (end_request != MPI_REQUEST_NULL) RETORT_MPI_CHECK(MPI_Test(&end_request, &done, MPI_STATUS_IGNORE));
-    return end_request == MPI_REQUEST_NULL ? students_end : -1;
-  };
+  StudentsEndNotice notice(roles);
   TeacherPool::ServeHooks hooks;
   hooks.beat = [&](int64_t step, const char* phase) { watchdog.beat(step, phase); };
   hooks.after_step = log_step;
-  hooks.students_end = poll_end;
+  hooks.students_end = [&] { return notice.poll(); };
   const TeacherStats stats = pool.serve(roles.table(), roles.index(), first_step, end_step, *channel, hooks);
   watchdog.beat(end_step, "waiting for the students' end notice");
-  while (poll_end() < 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  int64_t students_end = -1;
+  while ((students_end = notice.poll()) < 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log::info("teacher {}: served {} rows in {} messages, forward {:.1f} s of {:.1f} s, max {} in flight (lookahead {})",
             roles.index(), stats.rows_served, stats.messages, stats.forward_s, wall, stats.max_in_flight,
@@ -121,11 +201,50 @@ int run_teacher_rank(const Config& cfg, comm::World& world, const comm::Roles& r
   return preempted ? kExitPreempted : 0;
 }
 
+// Student rank 0 tells every teacher after how many steps the students stopped.
+std::function<void(int64_t)> end_announcer(const comm::Roles& roles, const StudentTrainer& trainer) {
+  return [&roles, &trainer](int64_t end_step) {
+    if (trainer.rank() != 0) return;
+    for (int t = 0; t < roles.table().teachers(); ++t)
+      RETORT_MPI_CHECK(MPI_Send(&end_step, 1, MPI_INT64_T, roles.table().teacher_rank(t), kStudentsEndTag,
+                                roles.world()));
+  };
+}
+
+// Online (roles: the LM teacher pool over the channel) or offline (the LM targets cache).
+int run_lm_student_rank(const Config& cfg, const comm::Roles* roles, StudentTrainer& trainer,
+                        const DistillOptions& options) {
+  const LmTargetsSpec spec = lm_student_spec(cfg, trainer);
+  std::unique_ptr<LmTargetSource> source;
+  if (roles) {
+    int64_t first_step = trainer.start_step();
+    RETORT_MPI_CHECK(MPI_Bcast(&first_step, 1, MPI_INT64_T, roles->table().student_rank(0), roles->world()));
+    auto channel = comm::make_student_channel(*roles, lm_channel_config(cfg, first_step, spec, trainer.rows_per_rank()));
+    source = make_lm_online_source(std::move(channel), spec, end_announcer(*roles, trainer));
+  } else {
+    if (cfg.teacher.checkpoint.empty())
+      RETORT_INPUT_ERROR("teacher.checkpoint: required with teacher.source: cache (the cache must be of this teacher)");
+    const int64_t windows = load_token_splits(cfg).train.count;
+    source = make_lm_cache_source(std::make_unique<LmCacheReader>(
+        cfg.teacher.cache_dir, spec, lm_data_fingerprint(cfg, windows, spec.tokenizer_hash),
+        lm_teacher_fingerprint(cfg.teacher.checkpoint)));
+  }
+  LmDistillObjective objective(cfg.distill, std::move(source));
+  const int rc = trainer.run(objective, options.stop_after_step);
+  const nlohmann::json s = objective.source().stats();
+  const double tokens =
+      static_cast<double>(std::max<int64_t>(1, s.value("messages", int64_t{0}) * trainer.rows_per_rank() * spec.seq_len));
+  log::info("student {}: received {} messages, {:.1f} bytes/token, waited {:.2f} s for teacher targets", trainer.rank(),
+            s.value("messages", int64_t{0}), s.value("bytes", int64_t{0}) / tokens, s.value("wait_s", 0.0));
+  return rc;
+}
+
 int run_student_rank(const Config& cfg, comm::World& world, const comm::Roles* roles, MPI_Comm students,
                      const DistillOptions& options) {
   Watchdog watchdog(cfg.train.step_timeout_s, fmt::format("student (rank {})", world.rank()), abort_job_on_expiry(world));
   StudentTrainer trainer(cfg, students);
   trainer.set_watchdog(&watchdog);
+  if (is_lm(cfg)) return run_lm_student_rank(cfg, roles, trainer, options);
   const int64_t vocab = trainer.model().classes();
   nlohmann::json extra;
   std::unique_ptr<TeacherSource> source;
@@ -133,15 +252,9 @@ int run_student_rank(const Config& cfg, comm::World& world, const comm::Roles* r
     extra = share_teacher_eval(*roles, nullptr);
     int64_t first_step = trainer.start_step();
     RETORT_MPI_CHECK(MPI_Bcast(&first_step, 1, MPI_INT64_T, roles->table().student_rank(0), roles->world()));
-    auto announce_end = [roles, &trainer](int64_t end_step) {
-      if (trainer.rank() != 0) return;
-      for (int t = 0; t < roles->table().teachers(); ++t)
-        RETORT_MPI_CHECK(MPI_Send(&end_step, 1, MPI_INT64_T, roles->table().teacher_rank(t), kStudentsEndTag,
-                                  roles->world()));
-    };
     source = make_online_source(
         comm::make_student_channel(*roles, channel_config(cfg, first_step, trainer.rows_per_rank(), vocab)), vocab,
-        announce_end);
+        end_announcer(*roles, trainer));
   } else {
     const CacheSpec expected = expected_cache_spec(cfg, trainer.data().train.size, vocab,
                                                    teacher_fingerprint(cfg.teacher.checkpoint));
@@ -167,7 +280,8 @@ int run_distill(const Config& cfg, comm::World& world, const DistillOptions& opt
   comm::Roles roles(world, roles_config(cfg));
   log::set_identity(world.rank(), comm::role_name(roles.role()));
   roles.print_table();
-  if (roles.is_teacher()) return run_teacher_rank(cfg, world, roles, options);
+  if (roles.is_teacher()) return is_lm(cfg) ? run_lm_teacher_rank(cfg, world, roles, options)
+                                            : run_teacher_rank(cfg, world, roles, options);
   return run_student_rank(cfg, world, &roles, roles.students(), options);
 }
 
@@ -181,6 +295,8 @@ int run_teach(const Config& cfg, comm::World& world) {
   if (!cfg.teacher.present || cfg.teacher.cache_dir.empty())
     RETORT_INPUT_ERROR("teacher.cache_dir: retort teach needs a teacher: section with cache_dir (where to write the cache)");
   validate_training(cfg);
+  if (is_lm(cfg))
+    RETORT_INPUT_ERROR("retort teach: the LM targets cache (student.arch llama) is not implemented in this version");
   log::set_identity(world.size() > 1 ? world.rank() : -1, "teacher");
   TeacherPool pool(cfg);
   const CacheSpec spec = expected_cache_spec(cfg, pool.data().train.size, pool.model().classes(),

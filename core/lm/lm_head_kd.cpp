@@ -30,6 +30,7 @@ struct KdWorkspace {
   float* dz = nullptr;
   size_t capacity = 0;
   std::vector<float> values, lse;  // sampled: T·log(c/n) per slot, zeros
+  std::vector<uint8_t> agree;      // per chunk row: argmax z == argmax t
 };
 
 TensorView host_view(const void* p, DType dtype, int64_t rows, int64_t cols) {
@@ -97,13 +98,13 @@ int64_t counted_tokens(const int32_t* host_labels, int64_t rows, int32_t ignore_
 }
 
 HeadObjective kd_objective(Compute& compute, const LmTargets& targets, const int32_t* host_labels,
-                           const kernels::KdLossParams& params, float grad_scale) {
+                           const kernels::KdLossParams& params, float grad_scale, LmKdTerms* terms) {
   check_targets(targets, params);
   kernels::KdLossParams p = params;
   p.reduction = kernels::Reduction::sum;
   if (targets.kind == TargetKind::sampled) p.tail = kernels::Tail::bucket;
   auto ws = std::make_shared<KdWorkspace>(compute);
-  return [&compute, &targets, host_labels, p, grad_scale, ws](const HeadChunk& ch) {
+  return [&compute, &targets, host_labels, p, grad_scale, ws, terms](const HeadChunk& ch) {
     if (ch.vocab != targets.vocab || ch.row0 < 0 || ch.row0 + ch.rows > targets.rows)
       RETORT_INPUT_ERROR(fmt::format("kd objective: chunk rows [{}, {}) x vocab {} do not fit {} targets of {} x {}",
                                      ch.row0, ch.row0 + ch.rows, ch.vocab, target_kind_name(targets.kind),
@@ -111,15 +112,29 @@ HeadObjective kd_objective(Compute& compute, const LmTargets& targets, const int
     float* dz = ws->dlogits(static_cast<size_t>(ch.rows * ch.vocab));
     const int32_t* labels = host_labels ? host_labels + ch.row0 : nullptr;
     const kernels::TeacherLogits teacher = teacher_rows(targets, ch.row0, ch.rows, *ws);
-    const kernels::KdLossResult r = compute.kd_loss(ch.logits, teacher, labels, dz, ch.rows, ch.vocab, p, grad_scale, {});
+    const bool count_agreement = terms && compute.host_memory();
+    if (count_agreement) ws->agree.assign(static_cast<size_t>(ch.rows), 0);
+    const kernels::KdLossResult r = compute.kd_loss(ch.logits, teacher, labels, dz, ch.rows, ch.vocab, p, grad_scale,
+                                                    {nullptr, count_agreement ? ws->agree.data() : nullptr});
     HeadLossSums sums;
     sums.loss_sum = r.loss;
     sums.tokens = r.rows_counted;
+    double kd = r.kd;
     const auto counted = [&](int64_t i) { return !labels || labels[i] != p.ignore_index; };
     if (targets.kind == TargetKind::sampled) {
+      const double t2 = static_cast<double>(p.temperature) * p.temperature;
       const double w = (1.0 - p.alpha) * static_cast<double>(p.temperature) * p.temperature;
       for (int64_t i = 0; i < ch.rows; ++i)
-        if (counted(i)) sums.loss_sum += w * sampled_offset(targets, ch.row0 + i);
+        if (counted(i)) {
+          const double offset = sampled_offset(targets, ch.row0 + i);
+          sums.loss_sum += w * offset;
+          kd += t2 * offset;
+        }
+    }
+    if (terms) {
+      terms->kd_sum += kd;
+      terms->ce_sum += r.ce;
+      for (uint8_t a : ws->agree) terms->agree += a;
     }
     if (labels && compute.host_memory()) {
       for (int64_t i = 0; i < ch.rows; ++i) {
@@ -136,11 +151,12 @@ HeadObjective kd_objective(Compute& compute, const LmTargets& targets, const int
 }
 
 HeadLossSums lm_head_kd(ChunkedHead& head, const HeadInputs& in, const LmTargets& targets,
-                        const int32_t* host_labels, const kernels::KdLossParams& params, float grad_scale) {
+                        const int32_t* host_labels, const kernels::KdLossParams& params, float grad_scale,
+                        LmKdTerms* terms) {
   if (targets.rows != in.rows || targets.vocab != in.vocab)
     RETORT_INPUT_ERROR(fmt::format("lm_head_kd: {} targets are {} x {}, the head is {} rows x vocab {}",
                                    target_kind_name(targets.kind), targets.rows, targets.vocab, in.rows, in.vocab));
-  return head.run(in, kd_objective(head.compute(), targets, host_labels, params, grad_scale));
+  return head.run(in, kd_objective(head.compute(), targets, host_labels, params, grad_scale, terms));
 }
 
 }  // namespace retort::core

@@ -22,12 +22,20 @@ namespace retort::core {
 // targets and host_labels are referenced, not copied: they must outlive the objective.
 // Refused with an input error: a temperature other than the targets' (topk, sampled), a
 // divergence other than fkl for sampled targets, targets that fail LmTargets::validate.
+// `terms` (optional, accumulated over chunks): the loss's two parts and teacher agreement.
+struct LmKdTerms {
+  double kd_sum = 0;       // Σ counted rows of T²·D (sampled: L̂_r), before the (1−α) weight
+  double ce_sum = 0;       // Σ counted rows of CE(label), before the α weight (0 when α = 0)
+  int64_t agree = 0;       // counted rows whose argmax z is the teacher's argmax (sampled: the
+                           //   most drawn id; host-memory Computes only)
+};
 HeadObjective kd_objective(Compute& compute, const LmTargets& targets, const int32_t* host_labels,
-                           const kernels::KdLossParams& params, float grad_scale);
+                           const kernels::KdLossParams& params, float grad_scale, LmKdTerms* terms = nullptr);
 
 // head.run with kd_objective (targets.rows and vocab must match the inputs).
 HeadLossSums lm_head_kd(ChunkedHead& head, const HeadInputs& in, const LmTargets& targets,
-                        const int32_t* host_labels, const kernels::KdLossParams& params, float grad_scale);
+                        const int32_t* host_labels, const kernels::KdLossParams& params, float grad_scale,
+                        LmKdTerms* terms = nullptr);
 
 // Rows whose label is not ignore_index (all rows when labels is null): the mean's denominator.
 int64_t counted_tokens(const int32_t* host_labels, int64_t rows, int32_t ignore_index);

@@ -91,7 +91,10 @@ void encode_sampled(const float* t, int64_t row, const EncodeSpec& spec, LmTarge
     else
       ids[slots] = static_cast<uint32_t>(last_positive), counts[slots++] = static_cast<uint16_t>(n - m);
   }
-  for (int64_t s = 0; s < slots; ++s) logp[s] = static_cast<float>(static_cast<double>(t[ids[s]]) * inv_t - lse);
+  for (int64_t s = 0; s < slots; ++s) {
+    const float lp = static_cast<float>(static_cast<double>(t[ids[s]]) * inv_t - lse);
+    logp[s] = out.dtype == DType::bf16 ? bf16_to_float(float_to_bf16(lp)) : lp;
+  }
   // Padding: the smallest ids not drawn, count 0, log p = -inf (so every row has n distinct ids).
   uint32_t next = 0;
   int64_t drawn = 0;
@@ -120,7 +123,7 @@ LmTargets make_targets(TargetKind kind, int64_t rows, int64_t vocab, int32_t k, 
                        uint64_t seed) {
   LmTargets t;
   t.kind = kind, t.rows = rows, t.vocab = vocab, t.k = kind == TargetKind::dense ? 0 : k;
-  t.dtype = kind == TargetKind::sampled ? DType::f32 : dtype, t.temperature = temperature, t.seed = seed;
+  t.dtype = dtype, t.temperature = temperature, t.seed = seed;
   if (!(temperature > 0)) RETORT_INPUT_ERROR(fmt::format("lm targets: temperature must be > 0, got {}", temperature));
   if (t.dtype != DType::f32 && t.dtype != DType::bf16)
     RETORT_INPUT_ERROR(std::string("lm targets: dtype must be fp32 or bf16, got ") + dtype_name(dtype));
@@ -161,6 +164,9 @@ void LmTargets::validate(const std::string& what) const {
       int64_t n = 0;
       for (int64_t s = 0; s < k; ++s) n += counts[r * k + s];
       if (n != k) fail(fmt::format("row {}: counts sum to {}, expected n = {}", r, n, k));
+      for (int64_t s = 0; s < k && dtype == DType::bf16; ++s)
+        if (const float lp = log_probs[r * k + s]; counts[r * k + s] && bf16_to_float(float_to_bf16(lp)) != lp)
+          fail(fmt::format("row {}: log p {} is not a bf16 value (dtype bf16)", r, lp));
     }
   }
 }

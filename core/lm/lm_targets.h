@@ -33,7 +33,9 @@ struct LmTargets {
   TargetKind kind = TargetKind::dense;
   int64_t rows = 0, vocab = 0;
   int32_t k = 0;             // topk: pairs per row; sampled: draws per row n (= slots per row)
-  DType dtype = DType::f32;  // dense and topk logit values: f32 | bf16
+  DType dtype = DType::f32;  // dense and topk logit values: f32 | bf16; sampled: the precision of
+                             //   log_probs (fp32 floats; with bf16 each is rounded to a bf16 value,
+                             //   which is what the cache stores, so online and cached targets agree)
   float temperature = 1;     // T of lse (topk) and of p (sampled); informational for dense
   uint64_t seed = 0;         // sampled: the draws' seed
   std::vector<uint8_t> values;    // dense: rows×V logits; topk: rows×k logits (dtype, not divided by T)
@@ -41,7 +43,7 @@ struct LmTargets {
                                   //   distinct drawn ids ascending, then padding ids (count 0)
   std::vector<float> lse;         // topk: rows
   std::vector<uint16_t> counts;   // sampled: rows×n draws per slot (0 = padding)
-  std::vector<float> log_probs;   // sampled: rows×n log p_i at T (padding: -inf)
+  std::vector<float> log_probs;   // sampled: rows×n log p_i at T (padding: -inf), rounded to dtype
 
   int64_t slots() const { return kind == TargetKind::dense ? vocab : k; }  // entries per row
   size_t payload_bytes() const;  // bytes of the arrays above (what a wire or cache carries)

@@ -123,7 +123,7 @@ refused() {  # refused MESSAGE_PART --set ...
   [ "$rc" -eq 2 ] || fail "config check $* exited $rc, expected 2"
   grep -q "$want" "$tmp/refused.err" || fail "config check $*: message lacks '$want': $(cat "$tmp/refused.err")"
 }
-refused "distillation of language models is not implemented yet" --set teacher.checkpoint="$tmp/none.safetensors"
+refused "sampled targets estimate only fkl" --set teacher.checkpoint="$tmp/none.safetensors" --set distill.targets=sampled --set distill.divergence=rkl
 refused "runs on device: cpu in this version" --set device=cuda
 refused "needs data.dataset tokens or copy_task" --set data.dataset=fashion_mnist
 refused "copy_task needs student.vocab_size" --set data.seq_len=15
