@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # e2e of LM distillation through real mpirun: a tiny Llama teacher trained on the copy task with
 # `retort train`, distilled online into a smaller student by 2 students and 1, 2, 3 teachers
-# (bitwise-identical students, top-k and sampled targets), a stopped-and-resumed and a killed-and-
-# resumed job bitwise equal to the uninterrupted one, the metrics, and the refusals (exit 2, one
-# line naming both sides): tokenizer mismatch, a padded teacher head without vocab_truncate,
-# sampled targets with rkl.
+# (bitwise-identical students, top-k and sampled targets; `retort launch --emulate` gives the same
+# student), a stopped-and-resumed and a killed-and-resumed job bitwise equal to the uninterrupted
+# one, the metrics, and the refusals (exit 2, one line naming both sides): tokenizer mismatch, a
+# padded teacher head without vocab_truncate, sampled targets with rkl.
 source "$(dirname "$0")/../lib.sh"
 export OMP_NUM_THREADS=1
 run() {  # run NP ARGS... : a job that must succeed
@@ -53,6 +53,12 @@ bpt=$(sed -E 's/.*"teacher_bytes_per_token":([0-9.e+-]+).*/\1/' <<<"$rec")
 awk -v b="$bpt" 'BEGIN { exit !(b >= 27.9 && b <= 28.1) }' || fail "top-4 bytes per token $bpt, expected 28"
 grep -q '"windows_served"' "$tmp/t1/teacher-0.metrics.jsonl" || fail "teacher metrics lack windows_served"
 
+# retort launch --emulate runs the same job (1 teacher + 2 students): the same student.
+timeout -k 10 150 "$retort" launch --emulate "$tmp/distill.yaml" --set run.out_dir="$tmp/launched" >"$tmp/launch.log" 2>&1 ||
+  fail "retort launch --emulate of the LM distillation: $(tail -n 5 "$tmp/launch.log")"
+grep -q '^retort launch: .*mpirun .*-np 3 ' "$tmp/launch.log" || fail "launch --emulate printed no mpirun -np 3 line"
+same "$tmp/t1/final.safetensors" "$tmp/launched/final.safetensors" "retort launch --emulate vs mpirun"
+
 # 2. Sampled targets (n 8): teachers 1 vs 2 bitwise, and different from top-k (the test can fail).
 run 3 train "$tmp/distill.yaml" --set distill.topk=0 --set distill.targets=sampled --set distill.samples=8 \
   --set run.out_dir="$tmp/s1"
@@ -69,19 +75,19 @@ grep -q "resumed from step 6" "$tmp/last.log" || fail "the stopped LM distillati
 same "$tmp/t1/final.safetensors" "$tmp/stopped/final.safetensors" "stopped + resumed vs uninterrupted"
 
 # 4. SIGKILL to a rank after the first checkpoint, then resumed.
-long=(--set train.max_steps=40 --set train.checkpoint_every_steps=8)
+long=(--set train.epochs=10 --set train.max_steps=1200 --set train.checkpoint_every_steps=100)  # ~8 s here
 ( timeout 180 "${mpirun[@]}" -np 3 -x OMP_NUM_THREADS "$retort" train "$tmp/distill.yaml" "${long[@]}" \
     --set run.out_dir="$tmp/killed" >"$tmp/killed.log" 2>&1 ) &
 job=$!
-for _ in $(seq 1 1200); do [ -d "$tmp/killed/checkpoints/step-00000008" ] && break; sleep 0.05; done
+for _ in $(seq 1 1200); do [ -d "$tmp/killed/checkpoints/step-00000200" ] && break; sleep 0.05; done
 rank=$(pgrep -f "^$retort train $tmp/distill.yaml .*run.out_dir=$tmp/killed" | tail -n 1)
 if [ -n "$rank" ] && [ ! -f "$tmp/killed/final.safetensors" ]; then kill -9 "$rank"; else fail "no rank to kill (run too fast?)"; fi
 wait $job && fail "the killed LM distillation exited 0"
 [ -f "$tmp/killed/final.safetensors" ] && fail "the killed job finished before the kill"
 run 3 train "$tmp/distill.yaml" "${long[@]}" --set run.out_dir="$tmp/killed"
 grep -q "resumed from step" "$tmp/last.log" || fail "the killed LM distillation did not resume"
-run 3 train "$tmp/distill.yaml" "${long[@]}" --set run.out_dir="$tmp/whole40"
-same "$tmp/whole40/final.safetensors" "$tmp/killed/final.safetensors" "killed + resumed vs uninterrupted"
+run 3 train "$tmp/distill.yaml" "${long[@]}" --set run.out_dir="$tmp/whole"
+same "$tmp/whole/final.safetensors" "$tmp/killed/final.safetensors" "killed + resumed vs uninterrupted"
 
 # 5. Refusals: exit 2 and one line naming both sides.
 refused() {  # refused NP MESSAGE_REGEX ARGS...
