@@ -4,7 +4,8 @@
 # templates running a short distillation (1 teacher + 2 students): emulate_cpu.sbatch with
 # mpirun and with srun --mpi=pmix, and distill_gpu.sbatch (srun, one rank per "GPU"). Checks
 # each job's state, output, student checkpoint and final weights (bitwise equal across the three
-# launchers), then preempts a longer job with SIGUSR1 to its batch script (scancel --batch): it
+# launchers), runs a short LM distillation (copy-task Llama teacher) from emulate_cpu.sbatch
+# (bitwise equal to the same job launched directly), then preempts a longer job with SIGUSR1 to its batch script (scancel --batch): it
 # must checkpoint, exit 75, requeue itself, resume and end bitwise-equal to an uninterrupted run.
 # Stops what it started by PID. Exit 77 (skipped) only when the daemons cannot start.
 set -uo pipefail
@@ -174,6 +175,45 @@ for name in emulate_srun distill_gpu; do
   cmp -s "$tmp/emulate_mpirun/final.safetensors" "$tmp/$name/final.safetensors" ||
     fail "$name: final student weights differ from the mpirun job's"
 done
+
+# ---- a short LM distillation from the same batch template: equal to the same job run directly
+cat >"$tmp/lm-teacher.yaml" <<EOF
+run: {name: lm-teacher, out_dir: $tmp/lm-teacher, seed: 3}
+data: {dataset: copy_task, seq_len: 16, copy_train_size: 1024}
+student: {arch: llama, vocab_size: 16, dim: 32, n_layers: 1, n_heads: 2, ffn_dim: 64}
+train: {batch_size: 16, epochs: 1, max_steps: 20}
+logging: {progress: never}
+EOF
+timeout -k 10 150 "$retort" train "$tmp/lm-teacher.yaml" >"$tmp/lm-teacher.log" 2>&1 || fail "LM teacher run: $(tail -3 "$tmp/lm-teacher.log")"
+cat >"$tmp/lm_distill.yaml" <<EOF
+run: {name: lm_distill, out_dir: $tmp/lm_distill, seed: 5}
+cluster: {teachers: 1, students: 2}
+data: {dataset: copy_task, seq_len: 16, copy_train_size: 1024}
+student: {arch: llama, vocab_size: 16, dim: 16, n_layers: 1, n_heads: 2, ffn_dim: 32}
+teacher: {checkpoint: $tmp/lm-teacher/final.safetensors}
+distill: {topk: 4, wire_dtype: bf16, temperature: 2}
+train: {batch_size: 8, epochs: 1, max_steps: 20, checkpoint_every_steps: 10}
+logging: {progress: never}
+EOF
+id=$(env RETORT="$retort" "${sb[@]}" --job-name=lm_distill "$root/launch/slurm/emulate_cpu.sbatch" "$tmp/lm_distill.yaml" 2>&1) ||
+  fail "lm_distill: sbatch refused the job: $id"
+lm_deadline=$((SECONDS + 120))
+state=""
+while [ $SECONDS -lt $lm_deadline ]; do
+  info=$(timeout 5 scontrol show job "$id" -o 2>/dev/null)
+  state=$(grep -o 'JobState=[A-Z_]*' <<<"$info")
+  case $state in *PENDING* | *RUNNING* | *CONFIGURING* | *COMPLETING* | "") sleep 1 ;; *) break ;; esac
+done
+out=$tmp/lm_distill-$id.out
+echo "--- lm_distill (job $id): $state"
+grep -E "retort job|retort launch|done:" "$out" 2>/dev/null | sed 's/^/    /'
+[ "$state" = JobState=COMPLETED ] || fail "lm_distill: job $id ended $state: $(tail -5 "$out" 2>/dev/null)"
+grep -q "done: 20 steps, validation perplexity" "$out" 2>/dev/null || fail "lm_distill: no 'done: 20 steps' line"
+sed "s|out_dir: $tmp/lm_distill|out_dir: $tmp/lm_distill-reference|" "$tmp/lm_distill.yaml" >"$tmp/lm_distill-reference.yaml"
+timeout -k 10 150 "$retort" launch --emulate "$tmp/lm_distill-reference.yaml" >"$tmp/lm_distill-reference.log" 2>&1 ||
+  fail "lm_distill: reference run failed: $(tail -3 "$tmp/lm_distill-reference.log")"
+cmp -s "$tmp/lm_distill/final.safetensors" "$tmp/lm_distill-reference/final.safetensors" ||
+  fail "lm_distill: the Slurm job's student differs from the same job launched directly"
 
 # ---- preemption: SIGUSR1 to the batch script -> checkpoint, exit 75, requeue, resume -----
 cat >"$tmp/preempt.yaml" <<EOF
