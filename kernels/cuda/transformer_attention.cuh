@@ -337,7 +337,8 @@ inline void enqueue_attention_forward(const float* q, const float* k, const floa
   if (s.batch == 0 || s.q_len == 0) return;
   const size_t smem = sizeof(float) * static_cast<size_t>(kAttnTile * (3 * s.head_dim + 1));
   allow_smem(attention_forward_kernel, smem);
-  launch(attention_forward_kernel, dim3(attn_tiles(s.q_len), static_cast<unsigned>(s.n_heads), static_cast<unsigned>(s.batch)),
+  launch(attention_forward_kernel,
+         dim3(attn_tiles(s.q_len), static_cast<unsigned>(s.n_heads), static_cast<unsigned>(s.batch)),
          dim3(kAttnThreads), smem, st, q, k, v, out, lse, s);
 }
 

@@ -99,7 +99,9 @@ int main() {
     // such products (QKᵀ recomputed, dO·Vᵀ, dV, dK, dQ), 5·B·H·T²·d.
     const double t2d = static_cast<double>(sh.batch * sh.heads) * sh.seq * sh.seq * sh.head_dim;
     const double fwd_flops = 2 * t2d, bwd_flops = 5 * t2d;
-    const auto gemm_n = [](double flops) { return std::max<int64_t>(64, std::llround(std::cbrt(flops / 2) / 64) * 64); };
+    const auto gemm_n = [](double flops) {
+      return std::max<int64_t>(64, std::llround(std::cbrt(flops / 2) / 64) * 64);
+    };
     const int64_t nf = gemm_n(fwd_flops), nb = gemm_n(bwd_flops);
     const double gf_ms = gemm_ms(handle, nf, rng), gb_ms = gemm_ms(handle, nb, rng);
     const double gemm_f_gflops = 2.0 * nf * nf * nf / gf_ms / 1e6, gemm_b_gflops = 2.0 * nb * nb * nb / gb_ms / 1e6;
