@@ -24,6 +24,12 @@ size_t BucketPlan::begin(int bucket) const {
   return e > per_bucket_ ? e - per_bucket_ : 0;
 }
 
+std::vector<BucketRange> BucketPlan::ranges() const {
+  std::vector<BucketRange> all;
+  for (int b = 0; b < buckets(); ++b) all.push_back({begin(b), end(b)});
+  return all;
+}
+
 void BucketPlan::mark(size_t offset, size_t n) {
   if (n == 0) return;
   if (offset > count_ || n > count_ - offset)

@@ -8,6 +8,11 @@
 
 namespace retort::comm {
 
+// A bucket's elements [begin, end) of the gradient buffer.
+struct BucketRange {
+  size_t begin = 0, end = 0;
+};
+
 class BucketPlan {
  public:
   // `bucket_bytes` is rounded down to whole fp32 elements (at least one element per bucket).
@@ -19,6 +24,7 @@ class BucketPlan {
   // Bucket 0 ends at `count`; the last bucket starts at 0 (and may be shorter).
   size_t begin(int bucket) const;
   size_t end(int bucket) const;
+  std::vector<BucketRange> ranges() const;  // every bucket, in bucket order
 
   // Marks [offset, offset + n) ready. Throws a runtime error when out of range or when an
   // element is marked twice in one step.

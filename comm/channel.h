@@ -1,7 +1,8 @@
 // The teacher->student logits channel: a teacher sends encoded logits for (student, step), a
 // student receives them in step order. Non-blocking underneath with a credit bound (a teacher
 // never has more than `lookahead` unconsumed messages per student), an end-of-stream message,
-// and a deadline on every blocking wait. Backends: MPI (host buffers) and NCCL (device buffers).
+// and a deadline on every blocking wait. Transports: MPI (host buffers) and NCCL (device buffers),
+// under one protocol (comm/channel_protocol.h); comm/backends.h makes the channels.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -66,9 +67,8 @@ class StudentChannel {
   virtual ChannelStats stats() const = 0;
 };
 
-// Backend chosen once from config.transport (nccl needs a CUDA build). The Roles object must
-// outlive the channel.
-std::unique_ptr<TeacherChannel> make_teacher_channel(const Roles& roles, const ChannelConfig& config);
-std::unique_ptr<StudentChannel> make_student_channel(const Roles& roles, const ChannelConfig& config);
-
 }  // namespace retort::comm
+
+// The factories live in comm/backends.h; included here only until core/distill/run_distill.cpp
+// includes it itself.
+#include "comm/backends.h"

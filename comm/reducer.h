@@ -1,13 +1,11 @@
 // The bucketed gradient reducer over one flat fp32 gradient buffer shared by all students:
 // buckets of `bucket_bytes` in reverse parameter order, each all-reduced (averaged over the
 // students) as soon as all its elements were marked ready, overlapping the rest of backward.
+// The interface only: comm/backends.h makes one for a transport.
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 
-#include "comm/roles.h"
-#include "comm/transport.h"
 #include "core/base/dtype.h"
 
 namespace retort::comm {
@@ -40,16 +38,5 @@ class GradReducer {
   virtual size_t bucket_begin(int bucket) const = 0;
   virtual size_t bucket_end(int bucket) const = 0;
 };
-
-// The students' reducer for this job: MPI over roles.students() (host buffer) or NCCL over a
-// communicator of the students made from it (device buffer). Call on student ranks only.
-std::unique_ptr<GradReducer> make_reducer(const Roles& roles, Transport transport, float* grads,
-                                          size_t count, const ReducerConfig& config);
-// The MPI backend over any communicator (also used by tests and benchmarks): a communication
-// thread runs one blocking ring all-reduce (MPI_Sendrecv) per bucket, the average fused into it,
-// on a duplicate of `comm` (collective over it; needs MPI_THREAD_MULTIPLE). Deterministic: the same inputs and rank count give bitwise-identical
-// results.
-std::unique_ptr<GradReducer> make_mpi_reducer(MPI_Comm comm, float* grads, size_t count,
-                                              const ReducerConfig& config);
 
 }  // namespace retort::comm

@@ -5,12 +5,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <climits>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <string>
 #include <utility>
 
+#include "comm/mpi/request_wait.h"
 #include "comm/mpi/ring_allreduce.h"
 #include "comm/mpi_check.h"
 #include "core/base/error.h"
@@ -57,8 +59,11 @@ struct ReduceThread::Shared {
 
 ReduceThread::ReduceThread(MPI_Comm comm, float* grads, std::vector<BucketRange> buckets, DType wire)
     : shared_(std::make_shared<Shared>()) {
-  if (wire != DType::f32 && wire != DType::bf16)
-    RETORT_INPUT_ERROR(fmt::format("comm.grad_dtype {} is not fp32 or bf16", dtype_name(wire)));
+  validate_reducer_config({.wire = wire});
+  for (const BucketRange& r : buckets)
+    if (r.end - r.begin > static_cast<size_t>(INT_MAX))
+      RETORT_INPUT_ERROR(fmt::format("comm bucket of {} bytes exceeds MPI's element count limit",
+                                     (r.end - r.begin) * sizeof(float)));
   int provided = MPI_THREAD_SINGLE;
   RETORT_MPI_CHECK(MPI_Query_thread(&provided));
   if (provided < MPI_THREAD_MULTIPLE)
@@ -120,7 +125,8 @@ void ReduceThread::release(int n) {
   shared_->work.notify_one();
 }
 
-void ReduceThread::wait_all(Clock::time_point deadline, double timeout_s) {
+void ReduceThread::complete(double timeout_s) {
+  const Clock::time_point deadline = deadline_after(timeout_s);
   Shared& s = *shared_;
   const int all = static_cast<int>(s.buckets.size());
   std::unique_lock lock(s.mutex);

@@ -1,7 +1,7 @@
-// The MPI reducer's communication thread: one blocking ring all-reduce per bucket (ring_allreduce.h,
-// the average fused into it), in bucket order, on its own duplicate of the communicator, while
-// the caller goes on with backward. The caller waits with a deadline; a thread stuck in MPI is
-// abandoned, never joined.
+// The MPI transport of the gradient reducer (comm/bucket_reducer.h): a communication thread runs
+// one blocking ring all-reduce per bucket (ring_allreduce.h, the average fused into it), in
+// bucket order, on its own duplicate of the communicator, while the caller goes on with
+// backward. The caller waits with a deadline; a thread stuck in MPI is abandoned, never joined.
 #pragma once
 #include <mpi.h>
 
@@ -10,33 +10,28 @@
 #include <thread>
 #include <vector>
 
-#include "comm/mpi/request_wait.h"
+#include "comm/bucket_reducer.h"
 #include "core/base/dtype.h"
 
 namespace retort::comm {
 
-// A bucket's elements [begin, end) of the gradient buffer (at most INT_MAX of them).
-struct BucketRange {
-  size_t begin = 0, end = 0;
-};
-
-class ReduceThread {
+class ReduceThread final : public BucketReduction {
  public:
-  // Duplicates `comm` (collective over it) and starts the thread. `wire` is f32 or bf16 (the
-  // bucket is rounded to bf16, summed with fp32 adds rounded to bf16, then widened and divided).
-  // Needs MPI_THREAD_MULTIPLE.
+  // Duplicates `comm` (collective over it) and starts the thread. Buckets hold at most INT_MAX
+  // elements (input error otherwise). `wire` is f32 or bf16 (the bucket is rounded to bf16,
+  // summed with fp32 adds rounded to bf16, then widened and divided). Needs MPI_THREAD_MULTIPLE.
   ReduceThread(MPI_Comm comm, float* grads, std::vector<BucketRange> buckets, DType wire);
   // Joins the idle thread; a thread still inside MPI (error path) is detached, see the .cpp.
-  ~ReduceThread();
+  ~ReduceThread() override;
   ReduceThread(const ReduceThread&) = delete;
   ReduceThread& operator=(const ReduceThread&) = delete;
 
   // Buckets [0, n) of this step may be reduced (n only grows within a step). Never blocks on MPI.
-  void release(int n);
+  void release(int n) override;
   // Blocks until every bucket of this step is averaged in the buffer (all must be released), then
-  // starts the next step. Past `deadline`, or after an MPI error in the thread, throws a runtime
+  // starts the next step. Past `timeout_s`, or after an MPI error in the thread, throws a runtime
   // error naming the first unfinished bucket.
-  void wait_all(Clock::time_point deadline, double timeout_s);
+  void complete(double timeout_s) override;
 
  private:
   struct Shared;

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
+#include "comm/collectives.h"
 #include "comm/mpi_check.h"
 #include "comm/nccl_check.h"
 #include "core/base/cuda_check.h"
@@ -11,12 +12,8 @@
 namespace retort::comm {
 
 int select_local_device(MPI_Comm comm) {
-  MPI_Comm local = MPI_COMM_NULL;
-  int rank = 0, local_rank = 0;
-  RETORT_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  RETORT_MPI_CHECK(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local));
-  RETORT_MPI_CHECK(MPI_Comm_rank(local, &local_rank));
-  RETORT_MPI_CHECK(MPI_Comm_free(&local));
+  const Group group(comm);
+  const int rank = group.rank(), local_rank = group.node_local_rank();
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
     RETORT_RUNTIME_ERROR(fmt::format("rank {}: transport nccl needs a CUDA device and none is visible", rank));

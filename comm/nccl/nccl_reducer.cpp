@@ -1,38 +1,32 @@
-// NCCL backend of the gradient reducer: each complete bucket is all-reduced with ncclAvg on the
-// reducer's own stream, which first waits on an event recorded on the compute stream at
-// mark_ready time (so the reduction overlaps the rest of backward). wait() makes the compute
+// NCCL transport of the gradient reducer: each released bucket is all-reduced with ncclAvg on
+// the reducer's own stream, which first waits on an event recorded on the compute stream at
+// release time (so the reduction overlaps the rest of backward). complete() makes the compute
 // stream wait for the last bucket; the host never blocks. bf16 wire: cast, reduce, cast back.
+#include "comm/nccl/nccl_reducer.h"
+
 #include <cuda_runtime.h>
-#include <fmt/format.h>
 
-#include <memory>
-#include <vector>
-
-#include "comm/buckets.h"
 #include "comm/nccl/bf16_cast.h"
 #include "comm/nccl/nccl_comm.h"
-#include "comm/nccl/nccl_reducer.h"
 #include "comm/nccl_check.h"
 #include "core/base/cuda_check.h"
 
 namespace retort::comm {
 namespace {
 
-class NcclReducer final : public GradReducer {
+class NcclReduction final : public BucketReduction {
  public:
-  NcclReducer(MPI_Comm comm, float* grads, size_t count, const ReducerConfig& config)
-      : nccl_(comm), grads_(grads), plan_(count, config.bucket_bytes), config_(config),
+  NcclReduction(MPI_Comm comm, float* grads, std::vector<BucketRange> buckets, const ReducerConfig& config)
+      : nccl_(comm), grads_(grads), buckets_(std::move(buckets)), wire_type_(config.wire),
         compute_(static_cast<cudaStream_t>(config.compute_stream)) {
-    if (config.wire != DType::f32 && config.wire != DType::bf16)
-      RETORT_INPUT_ERROR(fmt::format("comm.grad_dtype {} is not fp32 or bf16", dtype_name(config.wire)));
     RETORT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    ready_.resize(static_cast<size_t>(plan_.buckets()));
+    ready_.resize(buckets_.size());
     for (cudaEvent_t& e : ready_) RETORT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     RETORT_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
-    if (config.wire == DType::bf16) RETORT_CUDA_CHECK(cudaMalloc(&wire_, count * sizeof(uint16_t)));
+    if (wire_type_ == DType::bf16) RETORT_CUDA_CHECK(cudaMalloc(&wire_, buckets_.front().end * sizeof(uint16_t)));
   }
 
-  ~NcclReducer() override {
+  ~NcclReduction() override {
     // Work still queued means an error path: abort NCCL rather than wait on a peer.
     if (cudaStreamQuery(stream_) != cudaSuccess) nccl_.abort();
     for (cudaEvent_t e : ready_) cudaEventDestroy(e);
@@ -41,61 +35,47 @@ class NcclReducer final : public GradReducer {
     cudaStreamDestroy(stream_);
   }
 
-  void mark_ready(size_t offset, size_t count) override {
-    plan_.mark(offset, count);
-    launch_ready();
-  }
-
-  void progress() override {}  // NCCL kernels progress on their own stream
-
-  void wait() override {
-    for (int b = 0; b < plan_.buckets(); ++b)
-      if (!plan_.complete(b))
-        RETORT_RUNTIME_ERROR(fmt::format("reducer: wait() with bucket {} [{}, {}) not fully marked ({} elements left)",
-                                         b, plan_.begin(b), plan_.end(b), plan_.remaining(b)));
-    launch_ready();
-    RETORT_CUDA_CHECK(cudaEventRecord(done_, stream_));
-    RETORT_CUDA_CHECK(cudaStreamWaitEvent(compute_, done_, 0));
-    plan_.reset();
-  }
-
-  int bucket_count() const override { return plan_.buckets(); }
-  size_t bucket_begin(int bucket) const override { return plan_.begin(bucket); }
-  size_t bucket_end(int bucket) const override { return plan_.end(bucket); }
-
- private:
-  void launch_ready() {
-    for (int b = plan_.next_launchable(); b >= 0; b = plan_.next_launchable()) {
-      const size_t begin = plan_.begin(b), n = plan_.end(b) - begin;
-      cudaEvent_t ready = ready_[static_cast<size_t>(b)];
+  void release(int n) override {
+    for (; launched_ < n; ++launched_) {
+      const BucketRange r = buckets_[static_cast<size_t>(launched_)];
+      const size_t begin = r.begin, count = r.end - r.begin;
+      cudaEvent_t ready = ready_[static_cast<size_t>(launched_)];
       RETORT_CUDA_CHECK(cudaEventRecord(ready, compute_));
       RETORT_CUDA_CHECK(cudaStreamWaitEvent(stream_, ready, 0));
-      if (config_.wire == DType::bf16) {
-        cast_f32_to_bf16(grads_ + begin, wire_ + begin, n, stream_);
-        RETORT_NCCL_CHECK(ncclAllReduce(wire_ + begin, wire_ + begin, n, ncclBfloat16, ncclAvg, nccl_.get(), stream_));
-        cast_bf16_to_f32(wire_ + begin, grads_ + begin, n, stream_);
+      if (wire_type_ == DType::bf16) {
+        cast_f32_to_bf16(grads_ + begin, wire_ + begin, count, stream_);
+        RETORT_NCCL_CHECK(ncclAllReduce(wire_ + begin, wire_ + begin, count, ncclBfloat16, ncclAvg, nccl_.get(), stream_));
+        cast_bf16_to_f32(wire_ + begin, grads_ + begin, count, stream_);
       } else {
-        RETORT_NCCL_CHECK(ncclAllReduce(grads_ + begin, grads_ + begin, n, ncclFloat32, ncclAvg, nccl_.get(), stream_));
+        RETORT_NCCL_CHECK(ncclAllReduce(grads_ + begin, grads_ + begin, count, ncclFloat32, ncclAvg, nccl_.get(), stream_));
       }
     }
   }
 
+  void complete(double) override {
+    RETORT_CUDA_CHECK(cudaEventRecord(done_, stream_));
+    RETORT_CUDA_CHECK(cudaStreamWaitEvent(compute_, done_, 0));
+    launched_ = 0;
+  }
+
+ private:
   NcclComm nccl_;
   float* grads_;
-  BucketPlan plan_;
-  ReducerConfig config_;
+  std::vector<BucketRange> buckets_;
+  DType wire_type_;
   cudaStream_t compute_;
   cudaStream_t stream_ = nullptr;
   std::vector<cudaEvent_t> ready_;
   cudaEvent_t done_ = nullptr;
   uint16_t* wire_ = nullptr;
+  int launched_ = 0;  // buckets of this step already queued
 };
 
 }  // namespace
 
-std::unique_ptr<GradReducer> make_nccl_reducer(MPI_Comm comm, float* device_grads, size_t count,
-                                               const ReducerConfig& config) {
-  return std::make_unique<NcclReducer>(comm, device_grads, count, config);
+std::unique_ptr<BucketReduction> make_nccl_reduction(MPI_Comm comm, float* device_grads,
+                                                     std::vector<BucketRange> buckets, const ReducerConfig& config) {
+  return std::make_unique<NcclReduction>(comm, device_grads, std::move(buckets), config);
 }
 
 }  // namespace retort::comm

@@ -2,34 +2,22 @@
 // the model's backward hook.
 #include "core/train/data_parallel.h"
 
-#include "comm/mpi_check.h"
-#include "core/base/error.h"
-#ifdef RETORT_HAVE_CUDA
-#include "comm/nccl/nccl_reducer.h"
-#endif
+#include "comm/backends.h"
 
 namespace retort::core {
 
-DataParallel::DataParallel(MPI_Comm comm, Network& model, const CommConfig& config, double timeout_s) : comm_(comm) {
-  MPI_Comm_rank(comm_, &rank_);
-  MPI_Comm_size(comm_, &size_);
+DataParallel::DataParallel(comm::Group ranks, Network& model, const CommConfig& config, double timeout_s)
+    : ranks_(ranks), rank_(ranks.rank()), size_(ranks.size()) {
   if (size_ > 1) {
     comm::ReducerConfig rc;
     const bool host = model.compute().host_memory();
     rc.bucket_bytes = config.bucket_mb > 0 ? static_cast<size_t>(config.bucket_mb * (1 << 20)) : (host ? 16u : 25u) << 20;
     rc.wire = parse_dtype(config.grad_dtype);
     rc.timeout_s = timeout_s;
+    if (!host) rc.compute_stream = model.compute().stream();
     const std::span<float> grads = model.device_grads();
-    if (host) {
-      reducer_ = comm::make_mpi_reducer(comm_, grads.data(), grads.size(), rc);
-    } else {
-#ifdef RETORT_HAVE_CUDA
-      rc.compute_stream = model.compute().stream();
-      reducer_ = comm::make_nccl_reducer(comm_, grads.data(), grads.size(), rc);
-#else
-      RETORT_RUNTIME_ERROR("a model outside host memory in a build without CUDA");
-#endif
-    }
+    reducer_ = comm::make_reducer(ranks_, host ? comm::Transport::mpi : comm::Transport::nccl, grads.data(),
+                                  grads.size(), rc);
   }
 }
 
@@ -45,7 +33,7 @@ void DataParallel::finish() {
 }
 
 void DataParallel::sum(double* values, int n) const {
-  if (size_ > 1) RETORT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_SUM, comm_));
+  if (size_ > 1) ranks_.sum(values, n);
 }
 
 }  // namespace retort::core

@@ -3,10 +3,9 @@
 // rank it does nothing. Student loops (supervised and distillation) share it. The gradients it
 // reduces are the model's device_grads() (host memory on the CPU).
 #pragma once
-#include <mpi.h>
-
 #include <memory>
 
+#include "comm/collectives.h"
 #include "comm/reducer.h"
 #include "core/config/config.h"
 #include "core/model/network.h"
@@ -15,11 +14,11 @@ namespace retort::core {
 
 class DataParallel {
  public:
-  // Collective over `comm` (every rank passes a model of the same layout). comm.bucket_mb (0 =
+  // Collective over `ranks` (every rank passes a model of the same layout). comm.bucket_mb (0 =
   // 16 MB on the CPU, 25 MB on CUDA) and comm.grad_dtype (the wire type of gradients) come from
   // `config`. A host-memory model is reduced over MPI; a CUDA model's device gradients with NCCL
   // on the model's stream.
-  DataParallel(MPI_Comm comm, Network& model, const CommConfig& config, double timeout_s);
+  DataParallel(comm::Group ranks, Network& model, const CommConfig& config, double timeout_s);
   int rank() const { return rank_; }
   int size() const { return size_; }
   // Pass to Model::backward: starts reducing buckets while backward still runs.
@@ -30,7 +29,7 @@ class DataParallel {
   void sum(double* values, int n) const;
 
  private:
-  MPI_Comm comm_;
+  comm::Group ranks_;
   int rank_ = 0, size_ = 1;
   std::unique_ptr<comm::GradReducer> reducer_;
 };

@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-#include "comm/mpi_check.h"
 #include "core/base/error.h"
 #ifdef RETORT_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -36,27 +35,16 @@ int local_device_index(int local_rank, int device_count, int rank) {
   return local_rank % device_count;
 }
 
-int node_local_rank(MPI_Comm comm) {
-  int rank = 0, local_rank = 0;
-  MPI_Comm local = MPI_COMM_NULL;
-  RETORT_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  RETORT_MPI_CHECK(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local));
-  RETORT_MPI_CHECK(MPI_Comm_rank(local, &local_rank));
-  RETORT_MPI_CHECK(MPI_Comm_free(&local));
-  return local_rank;
-}
-
-std::shared_ptr<Compute> make_compute(const Config& config, MPI_Comm comm) {
+std::shared_ptr<Compute> make_compute(const Config& config, comm::Group ranks) {
   validate_device(config);
   if (config.device == "cpu") return cpu_compute();
 #ifdef RETORT_HAVE_CUDA
-  int rank = 0, count = 0;
-  RETORT_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  const int local_rank = node_local_rank(comm);
+  int count = 0;
+  const int rank = ranks.rank(), local_rank = ranks.node_local_rank();
   if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
   return make_cuda_compute(local_device_index(local_rank, count, rank));
 #else
-  (void)comm;
+  (void)ranks;
   RETORT_INPUT_ERROR("device: cuda, but this build has no CUDA");
 #endif
 }

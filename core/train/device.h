@@ -2,10 +2,9 @@
 // (DESIGN principle 3): the CPU, or the CUDA device picked from the node-local rank (the rule
 // comm/nccl uses, so a rank's model and its NCCL communicator share one GPU).
 #pragma once
-#include <mpi.h>
-
 #include <memory>
 
+#include "comm/collectives.h"
 #include "core/config/config.h"
 #include "core/model/compute.h"
 
@@ -21,11 +20,8 @@ void validate_device(const Config& config);
 // are visible: local_rank % device_count. Runtime error naming `rank` when there is none.
 int local_device_index(int local_rank, int device_count, int rank);
 
-// Node-local rank of this process in `comm` (MPI_Comm_split_type SHARED, ordered by rank).
-int node_local_rank(MPI_Comm comm);
-
 // cpu_compute() for device: cpu; for device: cuda the Compute of the local device of this rank
-// of `comm` (collective over `comm`). Validates first.
-std::shared_ptr<Compute> make_compute(const Config& config, MPI_Comm comm);
+// of `ranks` (collective over `ranks`: the node-local rank picks the device). Validates first.
+std::shared_ptr<Compute> make_compute(const Config& config, comm::Group ranks);
 
 }  // namespace retort::core

@@ -54,7 +54,7 @@ void validate_training(const Config& c) {
   validate(c.schedule);
 }
 
-StudentTrainer::StudentTrainer(const Config& config, MPI_Comm students)
+StudentTrainer::StudentTrainer(const Config& config, comm::Group students)
     : cfg_(config),
       seed_(static_cast<uint64_t>(config.run.seed)),
       task_(make_student_task(config, make_compute(config, students))),

@@ -3,10 +3,9 @@
 // gradient) -> backward with bucketed all-reduce -> optimizer -> constraints; evaluation,
 // metrics, checkpoints and exact resume. Runs on the students' communicator.
 #pragma once
-#include <mpi.h>
-
 #include <nlohmann/json.hpp>
 
+#include "comm/collectives.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/config/config.h"
 #include "core/data/dataset.h"
@@ -38,7 +37,7 @@ class StudentTrainer {
  public:
   // Collective over `students`: loads the data, builds and initialises the model and, with
   // run.resume: auto, restores the newest checkpoint that verifies.
-  StudentTrainer(const Config& config, MPI_Comm students);
+  StudentTrainer(const Config& config, comm::Group students);
   int64_t start_step() const { return state_.step; }
   const StepPlan& plan() const { return plan_; }
   Network& network() const { return task_->network(); }

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "comm/reducer.h"
+#include "comm/backends.h"
 #include "tests/bench/bench.h"
 
 namespace retort::bench {
@@ -61,7 +61,7 @@ int run(const Args& args) {
       comm::ReducerConfig config;
       config.bucket_bytes = bucket_bytes ? bucket_bytes : count * 4;
       config.wire = wire;
-      auto reducer = comm::make_mpi_reducer(MPI_COMM_WORLD, grads.data(), count, config);
+      auto reducer = comm::make_reducer(MPI_COMM_WORLD, comm::Transport::mpi, grads.data(), count, config);
       const auto [s, raw_s] = paired_medians(
           repeats,
           [&] {

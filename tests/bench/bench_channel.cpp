@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "comm/channel.h"
+#include "comm/backends.h"
 #include "comm/world.h"
 #include "core/base/error.h"
 #include "tests/bench/bench.h"

@@ -71,7 +71,7 @@ int run(retort::comm::World& world) {
   spec.config.max_norm = 1.0;
   spec.in_features = kIn;
   spec.classes = kClasses;
-  const int device = local_device_index(node_local_rank(MPI_COMM_WORLD), devices, world.rank());
+  const int device = local_device_index(retort::comm::Group(MPI_COMM_WORLD).node_local_rank(), devices, world.rank());
   Model dev(spec, make_cuda_compute(device));
   dev.initialize(5);
   OptimConfig oc;

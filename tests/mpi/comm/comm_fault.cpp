@@ -8,8 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "comm/backends.h"
 #include "comm/channel.h"
-#include "comm/reducer.h"
 #include "comm/roles.h"
 #include "comm/world.h"
 #include "core/base/error.h"

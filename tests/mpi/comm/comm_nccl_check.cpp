@@ -8,8 +8,8 @@
 #include <random>
 #include <vector>
 
+#include "comm/backends.h"
 #include "comm/channel.h"
-#include "comm/reducer.h"
 #include "comm/roles.h"
 #include "comm/world.h"
 #include "core/base/cuda_check.h"

@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "comm/channel.h"
-#include "comm/mpi/mpi_channel.h"
+#include "comm/backends.h"
+#include "comm/slot_transport.h"
 #include "comm/world.h"
 #include "core/base/error.h"
 

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "comm/reducer.h"
+#include "comm/backends.h"
 #include "comm/world.h"
 #include "core/base/error.h"
 
@@ -141,7 +141,7 @@ TEST_CASE("reducer: integer inputs average exactly for bucket sizes from 1 byte 
       if (wire == DType::bf16 && shape.count > 100000) continue;  // bf16 exactness is covered on the smaller shapes
       std::vector<float> g(shape.count);
       for (size_t i = 0; i < g.size(); ++i) g[i] = integer_grad(rank, i);
-      auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), g.size(), reducer_config(shape.bucket_bytes, wire));
+      auto reducer = make_reducer(MPI_COMM_WORLD, Transport::mpi, g.data(), g.size(), reducer_config(shape.bucket_bytes, wire));
       const size_t per = std::max<size_t>(1, shape.bucket_bytes / 4);
       CHECK(reducer->bucket_count() == static_cast<int>((shape.count + per - 1) / per));
       CHECK(reducer->bucket_end(0) == shape.count);
@@ -164,7 +164,7 @@ TEST_CASE("reducer: random inputs match the float64 mean and are bitwise reprodu
   std::vector<std::vector<float>> runs;
   for (unsigned run = 0; run < 2; ++run) {
     std::vector<float> g = inputs[static_cast<size_t>(rank)];
-    auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), count, reducer_config(64 * 1024 + 12));
+    auto reducer = make_reducer(MPI_COMM_WORLD, Transport::mpi, g.data(), count, reducer_config(64 * 1024 + 12));
     for (int step = 0; step < 2; ++step) {  // two steps through one reducer: marks reset in between
       if (step == 1) g = inputs[static_cast<size_t>(rank)];
       mark_backward(*reducer, count, 11 + run * 5 + static_cast<unsigned>(step));  // different range orders
@@ -186,7 +186,7 @@ TEST_CASE("reducer: bf16 wire stays within bf16 rounding of the float64 mean, re
   std::vector<std::vector<float>> runs;
   for (int run = 0; run < 2; ++run) {
     std::vector<float> g = inputs[static_cast<size_t>(rank)];
-    auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), count, reducer_config(4096 + 6, DType::bf16));
+    auto reducer = make_reducer(MPI_COMM_WORLD, Transport::mpi, g.data(), count, reducer_config(4096 + 6, DType::bf16));
     mark_backward(*reducer, count, 3 + static_cast<unsigned>(run));
     reducer->wait();
     runs.push_back(g);
@@ -199,7 +199,7 @@ TEST_CASE("reducer: bf16 wire stays within bf16 rounding of the float64 mean, re
 
 TEST_CASE("reducer: buckets start in order and wait() requires every element marked", "[reducer]") {
   std::vector<float> g(100, 1.0f);
-  auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), g.size(), reducer_config(40));
+  auto reducer = make_reducer(MPI_COMM_WORLD, Transport::mpi, g.data(), g.size(), reducer_config(40));
   reducer->mark_ready(0, 50);  // front half first: nothing may start before bucket 0 [90, 100)
   try {
     reducer->wait();
@@ -210,13 +210,13 @@ TEST_CASE("reducer: buckets start in order and wait() requires every element mar
   reducer->mark_ready(50, 50);
   reducer->wait();
   for (float x : g) CHECK(x == 1.0f);
-  CHECK_THROWS_AS(make_mpi_reducer(MPI_COMM_WORLD, g.data(), g.size(), reducer_config(40, DType::u32)), Error);
+  CHECK_THROWS_AS(make_reducer(MPI_COMM_WORLD, Transport::mpi, g.data(), g.size(), reducer_config(40, DType::u32)), Error);
 }
 
 TEST_CASE("reducer: a singleton world averages over one rank", "[.][singleton]") {
   std::vector<float> g = random_grads(0, 1000);
   const std::vector<float> before = g;
-  auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), g.size(), reducer_config(100));
+  auto reducer = make_reducer(MPI_COMM_WORLD, Transport::mpi, g.data(), g.size(), reducer_config(100));
   reducer->mark_ready(0, g.size());
   reducer->wait();
   CHECK(std::memcmp(before.data(), g.data(), g.size() * 4) == 0);
@@ -251,7 +251,7 @@ TEST_CASE("reducer: mark_ready does not wait for peers; buckets reduce in the ba
   // until they wait() at 3 s. Rank 0's mark_ready must return at once, and its wait() must end
   // near 1 s: only the communication threads of the peers can have done their part by then.
   std::vector<float> g = integer_grads(4096);
-  auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), g.size(), reducer_config(1024));
+  auto reducer = make_reducer(MPI_COMM_WORLD, Transport::mpi, g.data(), g.size(), reducer_config(1024));
   MPI_Barrier(MPI_COMM_WORLD);
   const auto t0 = std::chrono::steady_clock::now();
   if (world_rank() == 0) {
@@ -274,7 +274,7 @@ TEST_CASE("reducer: wait() past its deadline names the bucket; a later wait() co
   // Rank 0 waits with a 0.3 s deadline while its peers join only after 3 s.
   std::vector<float> g = integer_grads(1000);
   const double timeout_s = world_rank() == 0 ? 0.3 : 60;
-  auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), g.size(), reducer_config(1000, DType::f32, timeout_s));
+  auto reducer = make_reducer(MPI_COMM_WORLD, Transport::mpi, g.data(), g.size(), reducer_config(1000, DType::f32, timeout_s));
   MPI_Barrier(MPI_COMM_WORLD);
   if (world_rank() == 0) {
     reducer->mark_ready(0, g.size());
@@ -305,7 +305,7 @@ TEST_CASE("reducer: destroying a reducer with a collective in flight does not ha
   static std::vector<float> g;
   g = integer_grads(1000);
   const double timeout_s = world_rank() == 0 ? 0.3 : 60;
-  auto reducer = make_mpi_reducer(MPI_COMM_WORLD, g.data(), g.size(), reducer_config(4000, DType::f32, timeout_s));
+  auto reducer = make_reducer(MPI_COMM_WORLD, Transport::mpi, g.data(), g.size(), reducer_config(4000, DType::f32, timeout_s));
   MPI_Barrier(MPI_COMM_WORLD);
   if (world_rank() == 0) {
     reducer->mark_ready(0, g.size());

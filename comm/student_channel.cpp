@@ -1,54 +1,53 @@
-// Student side of the MPI logits channel: `lookahead` receives pre-posted per teacher (in the
-// order of the steps that teacher serves), validation of every message, an ack per consumed
-// message (the teacher's credit), and a drain to end-of-stream at close.
+// Student side of the logits channel protocol: `lookahead` slots posted per teacher in the
+// order of the steps that teacher serves, validation of every message, an ack per consumed
+// message (the teacher's credit, over MPI), and the drain to end-of-stream at close.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <deque>
-#include <vector>
 
-#include "comm/mpi/mpi_channel.h"
+#include "comm/channel_protocol.h"
 #include "comm/mpi/request_wait.h"
 #include "comm/mpi_check.h"
 
 namespace retort::comm {
 namespace {
 
-struct RecvSlot {
-  std::unique_ptr<std::byte[]> buffer;
-  MPI_Request request = MPI_REQUEST_NULL;
+struct PostedSlot {
+  int slot = 0;
   int64_t step = 0;
   bool arrived = false;
-  int bytes = 0;
 };
 
 // Everything a student tracks for one of its teachers.
 struct TeacherLink {
+  int index = 0;  // the link's number in the slot transport
   int teacher = 0;
   int teacher_rank = 0;
   MPI_Comm comm = MPI_COMM_NULL;
-  std::deque<RecvSlot> posted;  // in step order
-  int64_t next_post_step = 0;   // the next step of this teacher to post a receive for
-  int64_t stride = 1;           // this teacher serves every stride-th step
-  int64_t consumed = 0;         // messages consumed (acked) so far
+  std::deque<PostedSlot> posted;  // in step order
+  int64_t next_post_step = 0;     // the next step of this teacher to post a receive for
+  int64_t stride = 1;             // this teacher serves every stride-th step
+  int64_t consumed = 0;           // messages consumed (acked) so far
   int64_t ack_value = 0;
   MPI_Request ack_request = MPI_REQUEST_NULL;
-  bool ended = false;           // end-of-stream received
+  bool ended = false;             // end-of-stream received
   WireHeader end_header;
 };
 
-class MpiStudentChannel final : public StudentChannel {
+class ProtocolStudentChannel final : public StudentChannel {
  public:
-  MpiStudentChannel(const Roles& roles, const ChannelConfig& config) : roles_(roles), config_(config) {
-    validate_channel_config(config);
+  ProtocolStudentChannel(const Roles& roles, const ChannelConfig& config, std::unique_ptr<RecvSlots> slots,
+                         const char* name)
+      : roles_(roles), config_(config), slots_(std::move(slots)), name_(name) {
     RETORT_CHECK(roles.is_student(), fmt::format("rank {} is not a student", roles.rank()));
     student_ = roles.index();
-    slot_bytes_ = sizeof(WireHeader) + config.max_payload_bytes;
     next_step_ = config.first_step;
     const auto& teachers = roles.table().teachers_of(student_);
     links_.resize(teachers.size());
     for (size_t j = 0; j < teachers.size(); ++j) {
       TeacherLink& link = links_[j];
+      link.index = static_cast<int>(j);
       link.teacher = teachers[j];
       link.teacher_rank = roles.table().teacher_rank(link.teacher);
       link.comm = roles.pair(link.teacher, student_);
@@ -56,21 +55,15 @@ class MpiStudentChannel final : public StudentChannel {
       // The first step >= first_step that this teacher serves.
       const int64_t n = link.stride, f = config.first_step;
       link.next_post_step = f + ((static_cast<int64_t>(j) - f) % n + n) % n;
-      for (int i = 0; i < config.lookahead; ++i) post_receive(link);
+      slots_->add_link(link.comm, link.teacher_rank, config.lookahead);
+      for (int slot = 0; slot < config.lookahead; ++slot) post(link, slot);
     }
   }
 
-  ~MpiStudentChannel() override {
-    // Only reached without close() on an error path: retire receives, keep buffers MPI may use.
-    for (TeacherLink& link : links_) {
-      for (RecvSlot& slot : link.posted)
-        if (slot.request != MPI_REQUEST_NULL) {
-          MPI_Cancel(&slot.request);
-          MPI_Request_free(&slot.request);
-          (void)slot.buffer.release();
-        }
+  ~ProtocolStudentChannel() override {
+    // Only reached without close() on an error path: the slots retire their own receives.
+    for (TeacherLink& link : links_)
       if (link.ack_request != MPI_REQUEST_NULL) MPI_Request_free(&link.ack_request);
-    }
   }
 
   TeacherView recv(int64_t step) override {
@@ -85,16 +78,16 @@ class MpiStudentChannel final : public StudentChannel {
       v.header = link.end_header;
       return v;
     }
-    RecvSlot& slot = link.posted.front();
+    PostedSlot& slot = link.posted.front();
     RETORT_CHECK(slot.step == step, fmt::format("posted step {} != requested {}", slot.step, step));
-    TeacherView view = complete(link, slot, step);
+    TeacherView view = complete(link, slot);
     current_ = &link;
     if (view.end_of_stream()) {
       link.ended = true;
       link.end_header = view.header;
     } else {
       stats_.messages += 1;
-      stats_.bytes += slot.bytes;
+      stats_.bytes += static_cast<int64_t>(sizeof(WireHeader) + view.header.payload_bytes);
     }
     return view;
   }
@@ -102,8 +95,8 @@ class MpiStudentChannel final : public StudentChannel {
   void progress() override {
     int queued = 0;
     for (TeacherLink& link : links_)
-      for (RecvSlot& slot : link.posted) {
-        if (!slot.arrived && slot.request != MPI_REQUEST_NULL) poll(slot);
+      for (PostedSlot& slot : link.posted) {
+        if (!slot.arrived) slot.arrived = slots_->arrived(link.index, slot.slot, expect(link, slot.step));
         queued += slot.arrived ? 1 : 0;
       }
     stats_.in_flight = queued;
@@ -116,21 +109,18 @@ class MpiStudentChannel final : public StudentChannel {
     for (TeacherLink& link : links_) {
       // Consume (and ack) whatever this teacher still sends, up to its end-of-stream.
       while (!link.ended) {
-        RecvSlot& slot = link.posted.front();
-        const TeacherView view = complete(link, slot, slot.step);
+        const TeacherView view = complete(link, link.posted.front());
         current_ = &link;
         if (view.end_of_stream()) link.ended = true;
         release_current();
       }
       const auto deadline = deadline_after(config_.timeout_s);
-      for (RecvSlot& slot : link.posted) {
-        RETORT_MPI_CHECK(MPI_Cancel(&slot.request));
-        RETORT_MPI_CHECK(MPI_Wait(&slot.request, MPI_STATUS_IGNORE));
-      }
+      for (const PostedSlot& slot : link.posted) slots_->cancel(link.index, slot.slot);
       link.posted.clear();
       wait_request(link.ack_request, MPI_STATUS_IGNORE, deadline, config_.timeout_s,
                    [&] { return describe(link, "the completion of an acknowledgement", next_step_); });
     }
+    slots_->closed();
     closed_ = true;
   }
 
@@ -145,47 +135,40 @@ class MpiStudentChannel final : public StudentChannel {
   }
 
   std::string describe(const TeacherLink& link, const char* what, int64_t step) const {
-    return fmt::format("logits channel: student rank {} waited for {} from teacher rank {} at step {}",
+    return fmt::format("logits channel{}: student rank {} waited for {} from teacher rank {} at step {}", name_,
                        roles_.rank(), what, link.teacher_rank, step);
   }
 
-  void post_receive(TeacherLink& link) {
-    RecvSlot slot;
-    slot.buffer = std::make_unique_for_overwrite<std::byte[]>(slot_bytes_);
-    slot.step = link.next_post_step;
-    link.next_post_step += link.stride;
-    link.posted.push_back(std::move(slot));
-    RecvSlot& posted = link.posted.back();
-    RETORT_MPI_CHECK(MPI_Irecv(posted.buffer.get(), static_cast<int>(slot_bytes_), MPI_BYTE, 0, kTagData, link.comm,
-                               &posted.request));
+  WireExpect expect(const TeacherLink& link, int64_t step) const {
+    WireExpect e;
+    e.peer_rank = link.teacher_rank;
+    e.step = step;
+    e.student = student_;
+    e.payload = config_.expect;
+    return e;
   }
 
-  void poll(RecvSlot& slot) {
-    MPI_Status status;
-    if (test_request(slot.request, &status)) {
-      slot.arrived = true;
-      RETORT_MPI_CHECK(MPI_Get_count(&status, MPI_BYTE, &slot.bytes));
-    }
+  // Posts `slot` for this teacher's next step.
+  void post(TeacherLink& link, int slot) {
+    link.posted.push_back({slot, link.next_post_step, false});
+    link.next_post_step += link.stride;
+    slots_->post(link.index, slot);
   }
 
   // Waits for `slot` (the front of link.posted) and returns its validated view.
-  TeacherView complete(TeacherLink& link, RecvSlot& slot, int64_t step) {
+  TeacherView complete(TeacherLink& link, PostedSlot& slot) {
+    const WireExpect e = expect(link, slot.step);
     if (!slot.arrived) {
       const auto deadline = deadline_after(config_.timeout_s);
       wait_until(
           [&] {
-            poll(slot);
+            slot.arrived = slots_->arrived(link.index, slot.slot, e);
             return slot.arrived;
           },
-          deadline, config_.timeout_s, [&] { return describe(link, "the logits message", step); },
+          deadline, config_.timeout_s, [&] { return describe(link, "the logits message", slot.step); },
           &stats_.wait_seconds);
     }
-    WireExpect expect;
-    expect.peer_rank = link.teacher_rank;
-    expect.step = step;
-    expect.student = student_;
-    expect.payload = config_.expect;
-    return decode({slot.buffer.get(), static_cast<size_t>(slot.bytes)}, expect);
+    return slots_->open(link.index, slot.slot, e);
   }
 
   // Acknowledges the message handed out last and reuses its slot for a later step.
@@ -193,32 +176,25 @@ class MpiStudentChannel final : public StudentChannel {
     if (!current_) return;
     TeacherLink& link = *current_;
     current_ = nullptr;
-    RecvSlot slot = std::move(link.posted.front());
+    const PostedSlot slot = link.posted.front();
     link.posted.pop_front();
+    slots_->release(link.index, slot.slot);
     link.consumed += 1;
     const auto deadline = deadline_after(config_.timeout_s);
     wait_request(link.ack_request, MPI_STATUS_IGNORE, deadline, config_.timeout_s,
                  [&] { return describe(link, "the completion of an acknowledgement", slot.step); });
     link.ack_value = link.consumed;
     RETORT_MPI_CHECK(MPI_Isend(&link.ack_value, 1, MPI_INT64_T, 0, kTagAck, link.comm, &link.ack_request));
-    if (link.ended) return;
-    // Reuse the buffer for this teacher's next step.
-    slot.arrived = false;
-    slot.bytes = 0;
-    slot.step = link.next_post_step;
-    link.next_post_step += link.stride;
-    link.posted.push_back(std::move(slot));
-    RecvSlot& posted = link.posted.back();
-    RETORT_MPI_CHECK(MPI_Irecv(posted.buffer.get(), static_cast<int>(slot_bytes_), MPI_BYTE, 0, kTagData, link.comm,
-                               &posted.request));
+    if (!link.ended) post(link, slot.slot);
   }
 
   const Roles& roles_;
   ChannelConfig config_;
+  std::unique_ptr<RecvSlots> slots_;
+  const char* name_;
   int student_ = 0;
-  size_t slot_bytes_ = 0;
   int64_t next_step_ = 0;
-  std::deque<TeacherLink> links_;  // deque: links never move (MPI holds pointers into them)
+  std::deque<TeacherLink> links_;   // deque: links never move (MPI holds pointers into them)
   TeacherLink* current_ = nullptr;  // the link whose front message was handed out last
   bool closed_ = false;
   ChannelStats stats_;
@@ -226,8 +202,9 @@ class MpiStudentChannel final : public StudentChannel {
 
 }  // namespace
 
-std::unique_ptr<StudentChannel> make_mpi_student_channel(const Roles& roles, const ChannelConfig& config) {
-  return std::make_unique<MpiStudentChannel>(roles, config);
+std::unique_ptr<StudentChannel> make_protocol_student_channel(const Roles& roles, const ChannelConfig& config,
+                                                              std::unique_ptr<RecvSlots> slots, const char* name) {
+  return std::make_unique<ProtocolStudentChannel>(roles, config, std::move(slots), name);
 }
 
 }  // namespace retort::comm

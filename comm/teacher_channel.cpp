@@ -1,31 +1,24 @@
-// Teacher side of the MPI logits channel: encode into per-student send slots, MPI_Isend, and
-// at most `lookahead` unacknowledged messages per student (credits come back as acks).
+// Teacher side of the logits channel protocol: per-student links with `lookahead` slots used
+// round-robin, a credit per unconsumed message (acks are the student's consumed count, over
+// MPI), end-of-stream in place of the next served step, and the wait for every ack at finish.
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstring>
 #include <map>
-#include <vector>
 
-#include "comm/mpi/mpi_channel.h"
+#include "comm/channel_protocol.h"
 #include "comm/mpi/request_wait.h"
 #include "comm/mpi_check.h"
 
 namespace retort::comm {
 namespace {
 
-struct SendSlot {
-  std::unique_ptr<std::byte[]> buffer;
-  size_t capacity = 0;
-  MPI_Request request = MPI_REQUEST_NULL;
-};
-
 // Everything a teacher tracks for one student it serves.
 struct StudentLink {
+  int index = 0;  // the link's number in the slot transport
   int student = 0;
   int student_rank = 0;
   MPI_Comm comm = MPI_COMM_NULL;
-  std::vector<SendSlot> slots;  // `lookahead` of them, used round-robin
   int64_t sent = 0;             // messages sent (data + end-of-stream)
   int64_t acked = 0;            // messages the student reported consumed
   int64_t next_step = -1;       // the next step this student may be sent (-1: any)
@@ -34,35 +27,31 @@ struct StudentLink {
   bool finished = false;
 };
 
-class MpiTeacherChannel final : public TeacherChannel {
+class ProtocolTeacherChannel final : public TeacherChannel {
  public:
-  MpiTeacherChannel(const Roles& roles, const ChannelConfig& config) : roles_(roles), config_(config) {
-    validate_channel_config(config);
+  ProtocolTeacherChannel(const Roles& roles, const ChannelConfig& config, std::unique_ptr<SendSlots> slots,
+                         const char* name)
+      : roles_(roles), config_(config), slots_(std::move(slots)), name_(name) {
     RETORT_CHECK(roles.is_teacher(), fmt::format("rank {} is not a teacher", roles.rank()));
     teacher_ = roles.index();
     for (int s : roles.table().students_of(teacher_)) {
       StudentLink& link = links_[s];
+      link.index = static_cast<int>(links_.size()) - 1;
       link.student = s;
       link.student_rank = roles.table().student_rank(s);
       link.comm = roles.pair(teacher_, s);
-      link.slots.resize(static_cast<size_t>(config.lookahead));
+      slots_->add_link(link.comm, link.student_rank, config.lookahead);
       post_ack(link);
     }
   }
 
-  ~MpiTeacherChannel() override {
-    // Only reached without finish() on an error path: leave buffers MPI may still read alive.
-    for (auto& [s, link] : links_) {
+  ~ProtocolTeacherChannel() override {
+    // Only reached without finish() on an error path: the slots keep what MPI may still read.
+    for (auto& [s, link] : links_)
       if (link.ack_request != MPI_REQUEST_NULL) {
         MPI_Cancel(&link.ack_request);
         MPI_Request_free(&link.ack_request);
       }
-      for (SendSlot& slot : link.slots)
-        if (slot.request != MPI_REQUEST_NULL) {
-          MPI_Request_free(&slot.request);
-          (void)slot.buffer.release();
-        }
-    }
   }
 
   void send(int student, int64_t step, const LogitsPayload& payload) override {
@@ -79,13 +68,9 @@ class MpiTeacherChannel final : public TeacherChannel {
       RETORT_INPUT_ERROR(fmt::format("logits payload of {} bytes for student {} step {} exceeds the channel's "
                                      "max_payload_bytes {}",
                                      bytes - sizeof(WireHeader), student, step, config_.max_payload_bytes));
-    SendSlot& slot = acquire_slot(link, step);
-    if (slot.capacity < bytes) {
-      slot.buffer = std::make_unique_for_overwrite<std::byte[]>(bytes);
-      slot.capacity = bytes;
-    }
-    encode(payload, step, student, {slot.buffer.get(), bytes});
-    post(link, slot, bytes);
+    const int slot = acquire_slot(link, step);
+    slots_->send(link.index, slot, payload, step, student);
+    sent(link);
     link.next_step = step + 1;
     stats_.messages += 1;
     stats_.bytes += static_cast<int64_t>(bytes);
@@ -101,14 +86,9 @@ class MpiTeacherChannel final : public TeacherChannel {
       // End-of-stream takes the place of the next step this teacher would serve this student.
       int64_t step = std::max<int64_t>(link.next_step, config_.first_step);
       while (roles_.table().teacher_for(s, step) != teacher_) ++step;
-      SendSlot& slot = acquire_slot(link, step);
-      const WireHeader eos = end_of_stream_header(step, s);
-      if (slot.capacity < sizeof eos) {
-        slot.buffer = std::make_unique_for_overwrite<std::byte[]>(sizeof eos);
-        slot.capacity = sizeof eos;
-      }
-      std::memcpy(slot.buffer.get(), &eos, sizeof eos);
-      post(link, slot, sizeof eos);
+      const int slot = acquire_slot(link, step);
+      slots_->send_end(link.index, slot, end_of_stream_header(step, s));
+      sent(link);
       link.finished = true;
     }
     for (auto& [s, link] : links_) {
@@ -116,13 +96,14 @@ class MpiTeacherChannel final : public TeacherChannel {
       wait_until([&] { return poll_acks(link) == link.sent; }, deadline, config_.timeout_s,
                  [&] { return describe(link, "its acknowledgement of end-of-stream", link.next_step); },
                  &stats_.wait_seconds);
-      for (SendSlot& slot : link.slots)
-        wait_request(slot.request, MPI_STATUS_IGNORE, deadline, config_.timeout_s,
-                     [&] { return describe(link, "the completion of a send", link.next_step); });
+      for (int slot = 0; slot < config_.lookahead; ++slot)
+        wait_until([&] { return slots_->idle(link.index, slot); }, deadline, config_.timeout_s,
+                   [&] { return describe(link, "the completion of a send", link.next_step); });
       // No more acks will come: retire the posted receive.
       RETORT_MPI_CHECK(MPI_Cancel(&link.ack_request));
       RETORT_MPI_CHECK(MPI_Wait(&link.ack_request, MPI_STATUS_IGNORE));
     }
+    slots_->finished();
   }
 
   ChannelStats stats() const override {
@@ -141,7 +122,7 @@ class MpiTeacherChannel final : public TeacherChannel {
   }
 
   std::string describe(const StudentLink& link, const char* what, int64_t step) const {
-    return fmt::format("logits channel: teacher rank {} waited for {} from student rank {} at step {}",
+    return fmt::format("logits channel{}: teacher rank {} waited for {} from student rank {} at step {}", name_,
                        roles_.rank(), what, link.student_rank, step);
   }
 
@@ -158,37 +139,33 @@ class MpiTeacherChannel final : public TeacherChannel {
     return link.acked;
   }
 
-  // Waits for a credit and for the slot the next message uses to be free.
-  SendSlot& acquire_slot(StudentLink& link, int64_t step) {
+  // Waits for a credit and for the slot the next message uses to be idle; returns that slot.
+  int acquire_slot(StudentLink& link, int64_t step) {
     const auto deadline = deadline_after(config_.timeout_s);
     wait_until([&] { return link.sent - poll_acks(link) < config_.lookahead; }, deadline, config_.timeout_s,
                [&] { return describe(link, "a credit (the student consuming a message)", step); },
                &stats_.wait_seconds);
-    SendSlot& slot = link.slots[static_cast<size_t>(link.sent % config_.lookahead)];
-    wait_request(slot.request, MPI_STATUS_IGNORE, deadline, config_.timeout_s,
-                 [&] { return describe(link, "the completion of a send", step); }, &stats_.wait_seconds);
+    const int slot = static_cast<int>(link.sent % config_.lookahead);
+    wait_until([&] { return slots_->idle(link.index, slot); }, deadline, config_.timeout_s,
+               [&] { return describe(link, "the completion of a send", step); }, &stats_.wait_seconds);
     return slot;
   }
 
-  void post(StudentLink& link, SendSlot& slot, size_t bytes) {
-    RETORT_MPI_CHECK(MPI_Isend(slot.buffer.get(), static_cast<int>(bytes), MPI_BYTE, 1, kTagData, link.comm,
-                               &slot.request));
+  void sent(StudentLink& link) {
     link.sent += 1;
     stats_.max_in_flight = std::max(stats_.max_in_flight, static_cast<int>(link.sent - link.acked));
   }
 
   const Roles& roles_;
   ChannelConfig config_;
+  std::unique_ptr<SendSlots> slots_;
+  const char* name_;
   int teacher_ = 0;
   std::map<int, StudentLink> links_;
   ChannelStats stats_;
 };
 
 }  // namespace
-
-std::unique_ptr<TeacherChannel> make_mpi_teacher_channel(const Roles& roles, const ChannelConfig& config) {
-  return std::make_unique<MpiTeacherChannel>(roles, config);
-}
 
 void validate_channel_config(const ChannelConfig& config) {
   if (config.lookahead < 1) RETORT_INPUT_ERROR(fmt::format("channel lookahead {} must be >= 1", config.lookahead));
@@ -197,6 +174,11 @@ void validate_channel_config(const ChannelConfig& config) {
   if (config.max_payload_bytes > static_cast<size_t>(INT32_MAX) - sizeof(WireHeader))
     RETORT_INPUT_ERROR(fmt::format("channel max_payload_bytes {} exceeds the 2 GiB MPI message limit",
                                    config.max_payload_bytes));
+}
+
+std::unique_ptr<TeacherChannel> make_protocol_teacher_channel(const Roles& roles, const ChannelConfig& config,
+                                                              std::unique_ptr<SendSlots> slots, const char* name) {
+  return std::make_unique<ProtocolTeacherChannel>(roles, config, std::move(slots), name);
 }
 
 }  // namespace retort::comm

@@ -1,0 +1,152 @@
+// MPI slots: the teacher encodes into a host buffer and MPI_Isends it whole; the student has an
+// MPI_Irecv of at most header + max_payload_bytes posted per slot and decodes what arrived.
+#include "comm/mpi/mpi_slots.h"
+
+#include <cstring>
+#include <deque>
+#include <vector>
+
+#include "comm/mpi/request_wait.h"
+#include "comm/mpi_check.h"
+
+namespace retort::comm {
+namespace {
+
+struct HostSlot {
+  std::unique_ptr<std::byte[]> buffer;
+  size_t capacity = 0;
+  MPI_Request request = MPI_REQUEST_NULL;
+  int bytes = 0;  // student: the size of the message that arrived
+};
+
+struct HostLink {
+  MPI_Comm comm = MPI_COMM_NULL;
+  std::vector<HostSlot> slots;
+};
+
+// Error paths only (destroyed with a request pending): MPI may still use the buffer, so the
+// request is freed and the buffer left to it.
+void abandon(HostSlot& slot, bool cancel) {
+  if (slot.request == MPI_REQUEST_NULL) return;
+  if (cancel) MPI_Cancel(&slot.request);
+  MPI_Request_free(&slot.request);
+  (void)slot.buffer.release();
+}
+
+class MpiSendSlots final : public SendSlots {
+ public:
+  ~MpiSendSlots() override {
+    for (HostLink& link : links_)
+      for (HostSlot& slot : link.slots) abandon(slot, false);
+  }
+
+  void add_link(MPI_Comm pair, int, int slots) override {
+    HostLink& link = links_.emplace_back();
+    link.comm = pair;
+    link.slots.resize(static_cast<size_t>(slots));
+  }
+
+  void send(int link, int slot, const LogitsPayload& payload, int64_t step, int32_t student) override {
+    HostSlot& s = reserve(link, slot, encoded_size(payload));
+    post(link, s, encode(payload, step, student, {s.buffer.get(), s.capacity}));
+  }
+
+  void send_end(int link, int slot, const WireHeader& end_of_stream) override {
+    HostSlot& s = reserve(link, slot, sizeof end_of_stream);
+    std::memcpy(s.buffer.get(), &end_of_stream, sizeof end_of_stream);
+    post(link, s, sizeof end_of_stream);
+  }
+
+  bool idle(int link, int slot) override { return test_request(slot_of(link, slot).request); }
+
+  void finished() override {}
+
+ private:
+  HostSlot& slot_of(int link, int slot) {
+    return links_[static_cast<size_t>(link)].slots[static_cast<size_t>(slot)];
+  }
+
+  HostSlot& reserve(int link, int slot, size_t bytes) {
+    HostSlot& s = slot_of(link, slot);
+    if (s.capacity < bytes) {
+      s.buffer = std::make_unique_for_overwrite<std::byte[]>(bytes);
+      s.capacity = bytes;
+    }
+    return s;
+  }
+
+  void post(int link, HostSlot& s, size_t bytes) {
+    RETORT_MPI_CHECK(MPI_Isend(s.buffer.get(), static_cast<int>(bytes), MPI_BYTE, 1, kTagData,
+                               links_[static_cast<size_t>(link)].comm, &s.request));
+  }
+
+  std::deque<HostLink> links_;
+};
+
+class MpiRecvSlots final : public RecvSlots {
+ public:
+  explicit MpiRecvSlots(const ChannelConfig& config) : slot_bytes_(sizeof(WireHeader) + config.max_payload_bytes) {}
+
+  ~MpiRecvSlots() override {
+    for (HostLink& link : links_)
+      for (HostSlot& slot : link.slots) abandon(slot, true);
+  }
+
+  void add_link(MPI_Comm pair, int, int slots) override {
+    HostLink& link = links_.emplace_back();
+    link.comm = pair;
+    link.slots.resize(static_cast<size_t>(slots));
+    for (HostSlot& slot : link.slots) {
+      slot.buffer = std::make_unique_for_overwrite<std::byte[]>(slot_bytes_);
+      slot.capacity = slot_bytes_;
+    }
+  }
+
+  void post(int link, int slot) override {
+    HostSlot& s = slot_of(link, slot);
+    s.bytes = 0;
+    RETORT_MPI_CHECK(MPI_Irecv(s.buffer.get(), static_cast<int>(slot_bytes_), MPI_BYTE, 0, kTagData,
+                               links_[static_cast<size_t>(link)].comm, &s.request));
+  }
+
+  bool arrived(int link, int slot, const WireExpect&) override {
+    HostSlot& s = slot_of(link, slot);
+    MPI_Status status;
+    if (!test_request(s.request, &status)) return false;
+    RETORT_MPI_CHECK(MPI_Get_count(&status, MPI_BYTE, &s.bytes));
+    return true;
+  }
+
+  TeacherView open(int link, int slot, const WireExpect& expect) override {
+    const HostSlot& s = slot_of(link, slot);
+    return decode({s.buffer.get(), static_cast<size_t>(s.bytes)}, expect);
+  }
+
+  void release(int, int) override {}
+
+  void cancel(int link, int slot) override {
+    HostSlot& s = slot_of(link, slot);
+    RETORT_MPI_CHECK(MPI_Cancel(&s.request));
+    RETORT_MPI_CHECK(MPI_Wait(&s.request, MPI_STATUS_IGNORE));
+  }
+
+  void closed() override {}
+
+ private:
+  HostSlot& slot_of(int link, int slot) {
+    return links_[static_cast<size_t>(link)].slots[static_cast<size_t>(slot)];
+  }
+
+  size_t slot_bytes_;
+  std::deque<HostLink> links_;
+};
+
+}  // namespace
+
+std::unique_ptr<SendSlots> make_mpi_send_slots() { return std::make_unique<MpiSendSlots>(); }
+
+std::unique_ptr<RecvSlots> make_mpi_recv_slots(const ChannelConfig& config) {
+  return std::make_unique<MpiRecvSlots>(config);
+}
+
+}  // namespace retort::comm
