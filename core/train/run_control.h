@@ -27,7 +27,7 @@ void request_stop();  // what the handlers do; tests call it directly
 class Watchdog {
  public:
   // `on_expire(message)` runs on the watchdog thread when no beat came for `timeout_s` seconds
-  // (it should end the process, e.g. MPI_Abort). The first beat arms it, so slow start-up work
+  // (it should end the process, e.g. World::abort). The first beat arms it, so slow start-up work
   // (loading data and models) is not a hang. timeout_s <= 0 disables the watchdog.
   Watchdog(double timeout_s, std::string who, std::function<void(const std::string&)> on_expire);
   ~Watchdog();
