@@ -10,9 +10,15 @@
 
 #include "core/base/error.h"
 #include "core/config/load.h"
+#include "core/distill/lm_cache.h"
 #include "launch/commands.h"
 
 namespace {
+
+int print(const std::string& text) {
+  std::fputs(text.c_str(), stdout);
+  return 0;
+}
 
 int report(const retort::Error& e) {
   // Input errors are the user's to fix: the message names file, key and position. Runtime
@@ -42,6 +48,9 @@ int main(int argc, char** argv) {
                     "Write a checkpoint and exit 0 after this global step (the next run resumes there)");
   auto* teach = app.add_subcommand("teach", "Offline mode: run only the teacher pool and write logits shards to teacher.cache_dir");
   add_job(teach);
+  std::string teach_stats_dir;
+  teach->get_option("config")->required(false);
+  teach->add_option("--stats", teach_stats_dir, "Print an existing LM targets cache's bytes per token (total and per part) and exit");
 
   EvalOptions eval;
   auto* eval_cmd = app.add_subcommand("eval", "Evaluate a checkpoint on the test set (accuracy, loss, errors)");
@@ -159,8 +168,12 @@ int main(int argc, char** argv) {
 
   try {
     if (*train) return run_train(job);
+    if (*teach && !teach_stats_dir.empty()) return print(retort::core::lm_cache_stats(teach_stats_dir));
+    if (*teach && job.config_file.empty()) RETORT_INPUT_ERROR("retort teach: give a job config (or --stats DIR)");
     if (*teach) return run_teach(job);
     if (*eval_cmd) return run_eval(eval);
+    if (*inspect && retort::core::is_lm_cache_index(inspect_file))
+      return print(retort::core::describe_lm_cache(inspect_file));
     if (*inspect) return run_inspect(inspect_file);
     if (*launch_cmd) return run_launch(launch);
     if (*check_cmd) return run_config_check(check);
