@@ -36,11 +36,13 @@ __host__ __device__ __forceinline__ int64_t attn_keys_for(const AttentionShape& 
   return end < s.kv_len ? end : s.kv_len;
 }
 
-// Shared-memory layout of one tile of `rows` rows of a head (row stride `ld` floats).
+// Copies `rows` (<= kAttnTile) rows of d (<= kAttnMaxHeadDim) floats of a head into shared
+// memory with row stride `ld` (32-bit index arithmetic: at most 4096 elements).
 __device__ __forceinline__ void load_tile(float* dst, int64_t ld, const float* src, int64_t src_stride, int64_t rows,
                                           int64_t d) {
-  for (int64_t t = threadIdx.x; t < rows * d; t += blockDim.x) {
-    const int64_t r = t / d, c = t % d;
+  const int n = static_cast<int>(rows * d), di = static_cast<int>(d);
+  for (int t = static_cast<int>(threadIdx.x); t < n; t += static_cast<int>(blockDim.x)) {
+    const int r = t / di, c = t % di;
     dst[r * ld + c] = src[r * src_stride + c];
   }
 }
