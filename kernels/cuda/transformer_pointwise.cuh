@@ -157,27 +157,28 @@ __device__ __forceinline__ float stable_sigmoid(float g) {
 }
 
 // Element (r, c) of gate/up at r·in_stride + c, of out at r·out_stride + c: out = silu(gate)·up.
+// Grid (column blocks, row blocks), grid-stride both ways (no index division).
 static __global__ void swiglu_forward_kernel(const float* gate, const float* up, float* out, int64_t rows,
                                              int64_t cols, int64_t in_stride, int64_t out_stride) {
-  const int64_t n = rows * cols;
-  for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < n; t += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t r = t / cols, c = t % cols, i = r * in_stride + c;
-    const float g = gate[i];
-    out[r * out_stride + c] = g * stable_sigmoid(g) * up[i];
-  }
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < cols; c += int64_t{gridDim.x} * blockDim.x) {
+      const int64_t i = r * in_stride + c;
+      const float g = gate[i];
+      out[r * out_stride + c] = g * stable_sigmoid(g) * up[i];
+    }
 }
 
-// dgate = dout·up·σ(g)·(1 + g·(1 − σ(g))), dup = dout·silu(g); layouts as the forward.
+// dgate = dout·up·σ(g)·(1 + g·(1 − σ(g))), dup = dout·silu(g); layouts and grid as the forward.
 static __global__ void swiglu_backward_kernel(const float* gate, const float* up, const float* dout, float* dgate,
                                               float* dup, int64_t rows, int64_t cols, int64_t in_stride,
                                               int64_t out_stride) {
-  const int64_t n = rows * cols;
-  for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < n; t += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t r = t / cols, c = t % cols, i = r * in_stride + c;
-    const float g = gate[i], s = stable_sigmoid(g), d = dout[r * out_stride + c], u = up[i];
-    dgate[i] = d * u * (s * fmaf(g, 1.f - s, 1.f));
-    dup[i] = d * (g * s);
-  }
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < cols; c += int64_t{gridDim.x} * blockDim.x) {
+      const int64_t i = r * in_stride + c;
+      const float g = gate[i], s = stable_sigmoid(g), d = dout[r * out_stride + c], u = up[i];
+      dgate[i] = d * u * (s * fmaf(g, 1.f - s, 1.f));
+      dup[i] = d * (g * s);
+    }
 }
 
 // y[n] += x[n].
@@ -238,17 +239,23 @@ inline void enqueue_rope(float* x, const int32_t* positions, const RopeParams& p
   launch(rope_kernel, dim3(flat_blocks(p.rows * (p.head_dim / 2))), dim3(kRowThreads), 0, s, x, positions, p, sign);
 }
 
+// Grid of the strided SwiGLU kernels: about 8192 blocks in all, split between columns and rows.
+inline dim3 swiglu_grid(int64_t rows, int64_t cols) {
+  const unsigned x = flat_blocks(cols);
+  const int64_t y = 8192 / x;
+  return dim3(x, static_cast<unsigned>(rows < y ? rows : (y < 1 ? 1 : y)));
+}
 inline void enqueue_swiglu_forward(const float* gate, const float* up, float* out, int64_t rows, int64_t cols,
                                    int64_t in_stride, int64_t out_stride, Stream s) {
-  if (rows * cols > 0)
-    launch(swiglu_forward_kernel, dim3(flat_blocks(rows * cols)), dim3(kRowThreads), 0, s, gate, up, out, rows, cols,
+  if (rows > 0 && cols > 0)
+    launch(swiglu_forward_kernel, swiglu_grid(rows, cols), dim3(kRowThreads), 0, s, gate, up, out, rows, cols,
            in_stride, out_stride);
 }
 inline void enqueue_swiglu_backward(const float* gate, const float* up, const float* dout, float* dgate, float* dup,
                                     int64_t rows, int64_t cols, int64_t in_stride, int64_t out_stride, Stream s) {
-  if (rows * cols > 0)
-    launch(swiglu_backward_kernel, dim3(flat_blocks(rows * cols)), dim3(kRowThreads), 0, s, gate, up, dout, dgate,
-           dup, rows, cols, in_stride, out_stride);
+  if (rows > 0 && cols > 0)
+    launch(swiglu_backward_kernel, swiglu_grid(rows, cols), dim3(kRowThreads), 0, s, gate, up, dout, dgate, dup,
+           rows, cols, in_stride, out_stride);
 }
 inline void enqueue_add_inplace(float* y, const float* x, int64_t n, Stream s) {
   if (n > 0) launch(add_inplace_kernel, dim3(flat_blocks(n)), dim3(kRowThreads), 0, s, y, x, n);
