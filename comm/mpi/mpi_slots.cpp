@@ -24,27 +24,47 @@ struct HostLink {
   std::vector<HostSlot> slots;
 };
 
-// Error paths only (destroyed with a request pending): MPI may still use the buffer, so the
-// request is freed and the buffer left to it.
-void abandon(HostSlot& slot, bool cancel) {
-  if (slot.request == MPI_REQUEST_NULL) return;
-  if (cancel) MPI_Cancel(&slot.request);
-  MPI_Request_free(&slot.request);
-  (void)slot.buffer.release();
-}
-
-class MpiSendSlots final : public SendSlots {
- public:
-  ~MpiSendSlots() override {
+// What both sides hold: the links' slots. Destroyed with a request pending (error paths only),
+// a slot's request is freed (a receive cancelled first) and its buffer left to MPI, which may
+// still use it.
+class HostLinks {
+ protected:
+  explicit HostLinks(bool receives) : receives_(receives) {}
+  ~HostLinks() {
     for (HostLink& link : links_)
-      for (HostSlot& slot : link.slots) abandon(slot, false);
+      for (HostSlot& slot : link.slots) {
+        if (slot.request == MPI_REQUEST_NULL) continue;
+        if (receives_) MPI_Cancel(&slot.request);
+        MPI_Request_free(&slot.request);
+        (void)slot.buffer.release();
+      }
   }
 
-  void add_link(MPI_Comm pair, int, int slots) override {
+  // A link of `slots` slots over `pair`, each with a buffer of `bytes` (0: allocated on use).
+  void add(MPI_Comm pair, int slots, size_t bytes) {
     HostLink& link = links_.emplace_back();
     link.comm = pair;
     link.slots.resize(static_cast<size_t>(slots));
+    if (bytes > 0)
+      for (HostSlot& slot : link.slots) {
+        slot.buffer = std::make_unique_for_overwrite<std::byte[]>(bytes);
+        slot.capacity = bytes;
+      }
   }
+
+  MPI_Comm comm_of(int link) const { return links_[static_cast<size_t>(link)].comm; }
+  HostSlot& slot_of(int link, int slot) { return links_[static_cast<size_t>(link)].slots[static_cast<size_t>(slot)]; }
+
+ private:
+  bool receives_;
+  std::deque<HostLink> links_;
+};
+
+class MpiSendSlots final : public SendSlots, HostLinks {
+ public:
+  MpiSendSlots() : HostLinks(false) {}
+
+  void add_link(MPI_Comm pair, int, int slots) override { add(pair, slots, 0); }
 
   void send(int link, int slot, const LogitsPayload& payload, int64_t step, int32_t student) override {
     HostSlot& s = reserve(link, slot, encoded_size(payload));
@@ -62,10 +82,6 @@ class MpiSendSlots final : public SendSlots {
   void finished() override {}
 
  private:
-  HostSlot& slot_of(int link, int slot) {
-    return links_[static_cast<size_t>(link)].slots[static_cast<size_t>(slot)];
-  }
-
   HostSlot& reserve(int link, int slot, size_t bytes) {
     HostSlot& s = slot_of(link, slot);
     if (s.capacity < bytes) {
@@ -76,37 +92,23 @@ class MpiSendSlots final : public SendSlots {
   }
 
   void post(int link, HostSlot& s, size_t bytes) {
-    RETORT_MPI_CHECK(MPI_Isend(s.buffer.get(), static_cast<int>(bytes), MPI_BYTE, 1, kTagData,
-                               links_[static_cast<size_t>(link)].comm, &s.request));
+    RETORT_MPI_CHECK(MPI_Isend(s.buffer.get(), static_cast<int>(bytes), MPI_BYTE, 1, kTagData, comm_of(link),
+                               &s.request));
   }
-
-  std::deque<HostLink> links_;
 };
 
-class MpiRecvSlots final : public RecvSlots {
+class MpiRecvSlots final : public RecvSlots, HostLinks {
  public:
-  explicit MpiRecvSlots(const ChannelConfig& config) : slot_bytes_(sizeof(WireHeader) + config.max_payload_bytes) {}
+  explicit MpiRecvSlots(const ChannelConfig& config)
+      : HostLinks(true), slot_bytes_(sizeof(WireHeader) + config.max_payload_bytes) {}
 
-  ~MpiRecvSlots() override {
-    for (HostLink& link : links_)
-      for (HostSlot& slot : link.slots) abandon(slot, true);
-  }
-
-  void add_link(MPI_Comm pair, int, int slots) override {
-    HostLink& link = links_.emplace_back();
-    link.comm = pair;
-    link.slots.resize(static_cast<size_t>(slots));
-    for (HostSlot& slot : link.slots) {
-      slot.buffer = std::make_unique_for_overwrite<std::byte[]>(slot_bytes_);
-      slot.capacity = slot_bytes_;
-    }
-  }
+  void add_link(MPI_Comm pair, int, int slots) override { add(pair, slots, slot_bytes_); }
 
   void post(int link, int slot) override {
     HostSlot& s = slot_of(link, slot);
     s.bytes = 0;
-    RETORT_MPI_CHECK(MPI_Irecv(s.buffer.get(), static_cast<int>(slot_bytes_), MPI_BYTE, 0, kTagData,
-                               links_[static_cast<size_t>(link)].comm, &s.request));
+    RETORT_MPI_CHECK(MPI_Irecv(s.buffer.get(), static_cast<int>(slot_bytes_), MPI_BYTE, 0, kTagData, comm_of(link),
+                               &s.request));
   }
 
   bool arrived(int link, int slot, const WireExpect&) override {
@@ -133,12 +135,7 @@ class MpiRecvSlots final : public RecvSlots {
   void closed() override {}
 
  private:
-  HostSlot& slot_of(int link, int slot) {
-    return links_[static_cast<size_t>(link)].slots[static_cast<size_t>(slot)];
-  }
-
   size_t slot_bytes_;
-  std::deque<HostLink> links_;
 };
 
 }  // namespace
