@@ -16,6 +16,7 @@
 #include "core/distill/lm_cache.h"
 #include "core/distill/lm_distill_objective.h"
 #include "core/distill/lm_online_source.h"
+#include "core/distill/lm_teach.h"
 #include "core/distill/lm_teacher_pool.h"
 #include "core/distill/lm_wire.h"
 #include "core/distill/teacher_pool.h"
@@ -295,8 +296,7 @@ int run_teach(const Config& cfg, comm::World& world) {
   if (!cfg.teacher.present || cfg.teacher.cache_dir.empty())
     RETORT_INPUT_ERROR("teacher.cache_dir: retort teach needs a teacher: section with cache_dir (where to write the cache)");
   validate_training(cfg);
-  if (is_lm(cfg))
-    RETORT_INPUT_ERROR("retort teach: the LM targets cache (student.arch llama) is not implemented in this version");
+  if (is_lm(cfg)) return run_lm_teach(cfg, world);
   log::set_identity(world.size() > 1 ? world.rank() : -1, "teacher");
   TeacherPool pool(cfg);
   const CacheSpec spec = expected_cache_spec(cfg, pool.data().train.size, pool.model().classes(),

@@ -11,9 +11,6 @@ void validate_task(const Config& c) {
   if (c.student.arch == "llama") {
     if (c.data.dataset != "tokens" && c.data.dataset != "copy_task")
       RETORT_INPUT_ERROR("student.arch llama needs data.dataset tokens or copy_task, got '" + c.data.dataset + "'");
-    if (c.teacher.present && c.teacher.source == "cache")
-      RETORT_INPUT_ERROR("student.arch llama with teacher.source: cache: the LM targets cache is not implemented in this "
-                         "version (distil with teacher.source: online)");
     if (c.device != "cpu")
       RETORT_INPUT_ERROR("student.arch llama runs on device: cpu in this version (the CUDA transformer kernels are not "
                          "implemented yet), got device: " + c.device);

@@ -3,8 +3,9 @@
 # `retort train`, distilled online into a smaller student by 2 students and 1, 2, 3 teachers
 # (bitwise-identical students, top-k and sampled targets; `retort launch --emulate` gives the same
 # student), a stopped-and-resumed and a killed-and-resumed job bitwise equal to the uninterrupted
-# one, the metrics, and the refusals (exit 2, one line naming both sides): tokenizer mismatch, a
-# padded teacher head without vocab_truncate, sampled targets with rkl.
+# one, online == cached (`retort teach`) bitwise, the metrics, and the refusals (exit 2, one line
+# naming both sides): a cache made at another temperature, tokenizer mismatch, a padded teacher
+# head without vocab_truncate, sampled targets with rkl.
 source "$(dirname "$0")/../lib.sh"
 export OMP_NUM_THREADS=1
 run() {  # run NP ARGS... : a job that must succeed
@@ -89,13 +90,28 @@ grep -q "resumed from step" "$tmp/last.log" || fail "the killed LM distillation 
 run 3 train "$tmp/distill.yaml" "${long[@]}" --set run.out_dir="$tmp/whole"
 same "$tmp/whole/final.safetensors" "$tmp/killed/final.safetensors" "killed + resumed vs uninterrupted"
 
-# 5. Refusals: exit 2 and one line naming both sides.
+# 5. Offline: `retort teach` writes the LM targets cache; students reading it equal the online
+#    ones bitwise (top-k and sampled); `retort teach --stats` reports bytes per token.
+run 1 teach "$tmp/distill.yaml" --set teacher.cache_dir="$tmp/cache"
+run 2 train "$tmp/distill.yaml" --set teacher.source=cache --set teacher.cache_dir="$tmp/cache" --set run.out_dir="$tmp/cached"
+same "$tmp/t1/final.safetensors" "$tmp/cached/final.safetensors" "top-k: online vs cached"
+sampled=(--set distill.topk=0 --set distill.targets=sampled --set distill.samples=8)
+run 1 teach "$tmp/distill.yaml" "${sampled[@]}" --set teacher.cache_dir="$tmp/cache-sampled"
+run 2 train "$tmp/distill.yaml" "${sampled[@]}" --set teacher.source=cache --set teacher.cache_dir="$tmp/cache-sampled" \
+  --set run.out_dir="$tmp/cached-sampled"
+same "$tmp/s1/final.safetensors" "$tmp/cached-sampled/final.safetensors" "sampled: online vs cached"
+"$retort" teach --stats "$tmp/cache" >"$tmp/stats.out" 2>&1 || fail "retort teach --stats: $(tail -n 2 "$tmp/stats.out")"
+grep -qi "bytes" "$tmp/stats.out" || fail "retort teach --stats printed no bytes per token: $(cat "$tmp/stats.out")"
+
+# 6. Refusals: exit 2 and one line naming both sides.
 refused() {  # refused NP MESSAGE_REGEX ARGS...
   local np=$1 want=$2; shift 2
   timeout 120 "${mpirun[@]}" -np "$np" -x OMP_NUM_THREADS "$retort" "$@" >"$tmp/refused.log" 2>&1; local rc=$?
   [ "$rc" -eq 2 ] || fail "retort $* exited $rc, expected 2: $(tail -n 3 "$tmp/refused.log")"
   grep -Eq "$want" "$tmp/refused.log" || fail "retort $*: no line matching '$want': $(tail -n 3 "$tmp/refused.log")"
 }
+refused 2 "made at temperature 2, this job distills at 4" train "$tmp/distill.yaml" --set teacher.source=cache \
+  --set teacher.cache_dir="$tmp/cache" --set distill.temperature=4 --set run.out_dir="$tmp/r3"
 "$retort" config check "$tmp/distill.yaml" --set distill.topk=0 --set distill.targets=sampled \
   --set distill.divergence=rkl >/dev/null 2>"$tmp/rkl.err"; rc=$?
 [ "$rc" -eq 2 ] && grep -q "sampled targets estimate only fkl (jsd with beta 0), but distill.divergence is rkl" "$tmp/rkl.err" ||
