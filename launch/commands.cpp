@@ -132,11 +132,11 @@ int run_config_check(const CheckOptions& options) {
   const core::Config cfg = core::load_config(options.config_file, options.overrides);
   if (options.world_size > 0) core::check_world_size(cfg, options.world_size);
   core::validate_training(cfg);  // what `retort train` refuses, `config check` refuses too
-  // A config may be checked before its teacher is trained (the examples' workflow), so a missing
-  // teacher is a warning here; `retort train` refuses to start without it.
+  // An online teacher's weights must exist, as `retort train` needs them (a config checked
+  // before its teacher is trained names the future path with --set teacher.checkpoint=...).
   if (cfg.teacher.present && cfg.teacher.source == "online" && !std::filesystem::exists(cfg.teacher.checkpoint))
-    std::fprintf(stderr, "retort: warning: %s: teacher.checkpoint: '%s' does not exist (yet); retort train needs it\n",
-                 options.config_file.c_str(), cfg.teacher.checkpoint.c_str());
+    RETORT_INPUT_ERROR(options.config_file + ": teacher.checkpoint: '" + cfg.teacher.checkpoint +
+                       "' does not exist; retort train needs the teacher's weights there");
   std::cout << "# " << options.config_file << ": valid (resolved, defaults filled)\n" << core::to_yaml(cfg);
   return 0;
 }

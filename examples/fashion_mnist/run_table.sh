@@ -108,14 +108,14 @@ student() {
   local size=$1 regime=$2 seed=$3 temp=${4:-}
   local common; regime_args "$regime" "$seed"
   local dcfg=$here/student-$size-distill.yaml
-  [ -n "$temp" ] || temp=$(cfgval <("$retort" config check "$dcfg") distill temperature)
+  [ -n "$temp" ] || temp=$(cfgval <("$retort" config check "$dcfg" --set teacher.checkpoint="$teacher") distill temperature)
   local cache=$out/cache/$regime-seed$seed-T$temp
   [ -n "${4:-}" ] || scratch "$size" "$regime" "$seed"
   teach_cache "$cache" "$dcfg" "${common[@]}" --set distill.temperature="$temp"
   local name="$size-$regime-distill-seed$seed"
   if [ -n "${4:-}" ]; then  # sweep: lr·min(1, T0/T) against the T² factor
     name="sweep-$size-$regime-T$temp-seed$seed"
-    local resolved; resolved=$("$retort" config check "$dcfg")
+    local resolved; resolved=$("$retort" config check "$dcfg" --set teacher.checkpoint="$teacher")
     local t0 lr0
     t0=$(cfgval <(echo "$resolved") distill temperature); lr0=$(cfgval <(echo "$resolved") optim lr)
     common+=(--set optim.lr="$(awk "BEGIN { printf \"%g\", $lr0 * ($temp > $t0 ? $t0 / $temp : 1) }")")

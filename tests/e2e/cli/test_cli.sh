@@ -14,10 +14,16 @@ grep -q "^retort " "$tmp/out" || fail "version prints no 'retort X.Y.Z'"
 expect 2 "" -- "$retort" frobnicate
 expect 2 "" -- "$retort"
 
-expect 0 "" -- "$retort" config check "$root/examples/fashion_mnist/distill.yaml"
+# The example's teacher (runs/fmnist-teacher/final.safetensors) is trained by the quickstart: a
+# config naming a teacher that does not exist is refused, so these checks name one that does.
+: >"$tmp/teacher.safetensors"
+have_teacher=(--set teacher.checkpoint="$tmp/teacher.safetensors")
+expect 0 "" -- "$retort" config check "$root/examples/fashion_mnist/distill.yaml" "${have_teacher[@]}"
 grep -q "temperature:" "$tmp/out" || fail "config check did not print the resolved distill section"
 grep -q "bucket_mb:" "$tmp/out" || fail "config check did not fill defaults (comm.bucket_mb)"
-expect 0 "" -- "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --world-size 3
+expect 0 "" -- "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --world-size 3 "${have_teacher[@]}"
+expect 2 "retort: error: $root/examples/fashion_mnist/distill.yaml: teacher.checkpoint: '$tmp/none.safetensors' does not exist; retort train needs the teacher's weights there" -- \
+  "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --set teacher.checkpoint="$tmp/none.safetensors"
 
 printf 'run:\n  name: x\n' >"$tmp/ok.yaml"
 printf 'run:\n  name: x\ndistill:\n  temprature: 3\n' >"$tmp/typo.yaml"
