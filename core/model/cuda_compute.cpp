@@ -13,6 +13,7 @@
 #include "core/base/error.h"
 #include "core/model/kd_staging.h"
 #include "kernels/cuda/cublas_check.h"
+#include "kernels/cuda/linear_invariant_cuda.h"
 #include "kernels/cuda/transformer_cuda.h"
 #include "kernels/engine_cuda.h"
 
@@ -47,7 +48,7 @@ class Scratch {
 
 class CudaCompute final : public Compute {
  public:
-  explicit CudaCompute(int device) : device_(device) {
+  CudaCompute(int device, bool batch_invariant) : device_(device), batch_invariant_(batch_invariant) {
     int count = 0;
     RETORT_CUDA_CHECK(cudaGetDeviceCount(&count));
     if (device < 0 || device >= count)
@@ -64,7 +65,9 @@ class CudaCompute final : public Compute {
   }
 
   Device device() const override { return Device::cuda; }
-  std::string name() const override { return fmt::format("cuda:{}", device_); }
+  std::string name() const override {
+    return fmt::format("cuda:{}{}", device_, batch_invariant_ ? " (batch-invariant)" : "");
+  }
   bool host_memory() const override { return false; }
   void* stream() const override { return stream_; }
 
@@ -101,9 +104,9 @@ class CudaCompute final : public Compute {
 
   void linear_forward(const float* x, const float* w, const float* b, float* y, int64_t rows, int64_t in,
                       int64_t out, bool batch_invariant) override {
-    if (batch_invariant)
-      RETORT_INPUT_ERROR("batch-invariant inference (teacher logits) runs on the CPU only, not on " + name());
-    kernels::linear_forward_cuda(*cublas_, x, w, b, y, rows, in, out, stream_);
+    if (batch_invariant || batch_invariant_)
+      kernels::linear_forward_batch_invariant_cuda(x, w, b, y, rows, in, out, stream_);
+    else kernels::linear_forward_cuda(*cublas_, x, w, b, y, rows, in, out, stream_);
   }
   void linear_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                        int64_t rows, int64_t in, int64_t out) override {
@@ -127,6 +130,7 @@ class CudaCompute final : public Compute {
   void max_norm_rows(float* w, int64_t rows, int64_t cols, float max_norm) override {
     kernels::max_norm_rows_cuda(w, rows, cols, max_norm, stream_);
   }
+  bool batch_invariant() const override { return batch_invariant_; }
   // Every transformer op runs on the device (attention needs head_dim <= 128: a runtime error
   // naming it otherwise).
   bool supports(ComputeOp) const override { return true; }
@@ -198,6 +202,7 @@ class CudaCompute final : public Compute {
   }
 
   int device_;
+  bool batch_invariant_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<kernels::CublasHandle> cublas_;
   Scratch keys_, labels_;
@@ -206,7 +211,9 @@ class CudaCompute final : public Compute {
 
 }  // namespace
 
-std::shared_ptr<Compute> make_cuda_compute(int device) { return std::make_shared<CudaCompute>(device); }
+std::shared_ptr<Compute> make_cuda_compute(int device, bool batch_invariant) {
+  return std::make_shared<CudaCompute>(device, batch_invariant);
+}
 
 }  // namespace retort::core
 #endif

@@ -11,8 +11,9 @@
 namespace retort::core {
 
 // Makes `device` current for this process and returns a Compute on it. Throws a runtime error
-// naming the device when it cannot be used.
-std::shared_ptr<Compute> make_cuda_compute(int device);
+// naming the device when it cannot be used. batch_invariant: every linear_forward runs the
+// fixed-order kernel of kernels/cuda/linear_invariant_cuda.h (teacher forwards; see Compute).
+std::shared_ptr<Compute> make_cuda_compute(int device, bool batch_invariant = false);
 
 }  // namespace retort::core
 #endif

@@ -19,6 +19,8 @@ echo "== GPU benchmarks =="
 "$build/bin/kd_loss_gpu_bench"
 # Causal GQA attention forward/backward vs a cuBLAS SGEMM of the same FLOPs.
 "$build/bin/attention_gpu_bench"
+# The batch-invariant linear (teacher forwards) vs a cuBLAS SGEMM of the same shape.
+"$build/bin/linear_invariant_gpu_bench"
 # The training step on the device vs bare cuBLAS, and the CPU step vs bare Eigen, same shapes.
 "$build/bin/retort_bench" step_cuda
 "$build/bin/retort_bench" step --repeats 5
