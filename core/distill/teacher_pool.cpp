@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <limits>
+#include <span>
+#include <utility>
 #include <filesystem>
 #include <fmt/format.h>
 
@@ -46,20 +48,27 @@ CacheSpec expected_cache_spec(const Config& cfg, int64_t samples, int64_t vocab,
 
 namespace {
 
-std::unique_ptr<Model> load_teacher(const Config& cfg) {
+// The teacher's weights on `compute`: loaded on the host, then copied into a model built there
+// when `compute` is another one (a device).
+std::unique_ptr<Model> load_teacher(const Config& cfg, const std::shared_ptr<Compute>& compute) {
   if (cfg.teacher.checkpoint.empty()) RETORT_INPUT_ERROR("teacher.checkpoint: required to run teachers");
   if (!fs::exists(cfg.teacher.checkpoint))
     RETORT_INPUT_ERROR("teacher.checkpoint: '" + cfg.teacher.checkpoint +
                        "' does not exist (train the teacher first, e.g. retort train examples/fashion_mnist/teacher.yaml)");
-  return load_model(cfg.teacher.checkpoint);
+  std::unique_ptr<Model> loaded = load_model(cfg.teacher.checkpoint);
+  if (loaded->compute_ptr() == compute) return loaded;
+  auto placed = std::make_unique<Model>(loaded->spec(), compute);
+  const std::span<const float> weights = std::as_const(*loaded).params();
+  std::copy(weights.begin(), weights.end(), placed->params().begin());
+  return placed;
 }
 
 }  // namespace
 
-TeacherPool::TeacherPool(const Config& cfg)
+TeacherPool::TeacherPool(const Config& cfg, std::shared_ptr<Compute> compute)
     : cfg_(cfg),
       seed_(static_cast<uint64_t>(cfg.run.seed)),
-      model_(load_teacher(cfg)),
+      model_(load_teacher(cfg, compute)),
       data_([&] {
         const InputStats teacher_stats{model_->spec().input_mean, model_->spec().input_std};
         return load_fashion_mnist(cfg.data, seed_, &teacher_stats);
@@ -98,8 +107,11 @@ void TeacherPool::compute(const std::vector<int64_t>& ids, int64_t epoch, bool a
     ctx.rows = std::min(chunk, rows - first);
     ctx.training = false;
     ctx.batch_invariant = true;
-    const float* logits = model_->forward(x_.data() + first * model_->in_features(), ctx);
-    std::copy(logits, logits + ctx.rows * model_->classes(), logits_.begin() + first * model_->classes());
+    const float* logits = model_->forward(x_.data() + first * model_->in_features(), ctx);  // compute memory
+    float* host = logits_.data() + first * model_->classes();
+    const size_t count = static_cast<size_t>(ctx.rows * model_->classes());
+    if (model_->compute().host_memory()) std::copy(logits, logits + count, host);
+    else model_->compute().download(host, logits, count * sizeof(float));
   }
   if (poison && rows > 0) logits_[0] = std::numeric_limits<float>::quiet_NaN();
   out.encode(logits_.data(), rows, model_->classes(), encoding());

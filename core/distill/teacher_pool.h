@@ -39,8 +39,10 @@ class TeacherPool {
  public:
   // Loads the teacher (teacher.checkpoint), the training data (the students' samples, normalised
   // with the teacher's own training statistics) and the sampler; checks that the teacher fits
-  // the data (input error naming teacher.checkpoint otherwise).
-  explicit TeacherPool(const Config& cfg);
+  // the data (input error naming teacher.checkpoint otherwise). The teacher runs on `compute`
+  // (a device Compute: logits are downloaded, then encoded on the host); its forwards are
+  // batch-invariant on any Compute (BatchContext::batch_invariant).
+  explicit TeacherPool(const Config& cfg, std::shared_ptr<Compute> compute = cpu_compute());
   const StepPlan& plan() const { return plan_; }
   const DataSplits& data() const { return data_; }
   Model& model() { return *model_; }
