@@ -1,6 +1,9 @@
-// Stop-request signal handling and the step watchdog.
+// Stop-request signal handling (relayed between the ranks of a job) and the step watchdog.
 #include "core/train/run_control.h"
 
+#include <mpi.h>
+
+#include <algorithm>
 #include <csignal>
 #include <chrono>
 #include <fmt/format.h>
@@ -11,9 +14,25 @@
 namespace retort::core {
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_stop = 0;         // a stop was requested: signal, relay or request_stop()
+volatile std::sig_atomic_t g_stop_signal = 0;  // ... by a signal to this process: relayed to the other ranks
 
-extern "C" void on_stop_signal(int) { g_stop = 1; }
+extern "C" void on_stop_signal(int) {
+  g_stop = 1;
+  g_stop_signal = 1;
+}
+
+// Point-to-point messages on MPI_COMM_WORLD with this tag carry a stop request between ranks
+// (nothing else receives with MPI_ANY_TAG there).
+constexpr int kStopRelayTag = 0x570b;
+constexpr double kRelayPollS = 0.2;
+
+bool mpi_running() {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  return initialized && !finalized;
+}
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -43,7 +62,11 @@ void request_stop() { g_stop = 1; }
 Watchdog::Watchdog(double timeout_s, std::string who, std::function<void(const std::string&)> on_expire)
     : timeout_s_(timeout_s), who_(std::move(who)), on_expire_(std::move(on_expire)) {
   last_beat_ns_ = now_ns();
-  if (timeout_s_ > 0) thread_ = std::thread([this] { watch(); });
+  if (mpi_running()) {
+    MPI_Comm_rank(MPI_COMM_WORLD, &relay_rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &relay_size_);
+  }
+  if (timeout_s_ > 0 || relay_size_ > 1) thread_ = std::thread([this] { watch(); });
 }
 
 Watchdog::~Watchdog() {
@@ -62,11 +85,34 @@ void Watchdog::beat(int64_t step, const char* phase) {
   armed_ = true;
 }
 
+void Watchdog::relay_stop() {
+  if (g_stop_signal && !relay_sent_) {
+    relay_sent_ = true;
+    log::warn("{}: stop requested by a signal; telling the other {} rank(s), the students stop at their next step "
+              "boundary (checkpoint, exit {})", who_, relay_size_ - 1, kExitPreempted);
+    const int from = relay_rank_;
+    for (int r = 0; r < relay_size_; ++r)
+      if (r != relay_rank_) MPI_Send(&from, 1, MPI_INT, r, kStopRelayTag, MPI_COMM_WORLD);
+  }
+  for (;;) {
+    int pending = 0;
+    MPI_Status status;
+    MPI_Iprobe(MPI_ANY_SOURCE, kStopRelayTag, MPI_COMM_WORLD, &pending, &status);
+    if (!pending) return;
+    int from = -1;
+    MPI_Recv(&from, 1, MPI_INT, status.MPI_SOURCE, kStopRelayTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    if (!g_stop) log::info("{}: rank {} was sent a stop signal; stopping with it", who_, from);
+    g_stop = 1;
+  }
+}
+
 void Watchdog::watch() {
-  const auto period = std::chrono::duration<double>(std::min(1.0, timeout_s_ / 4));
+  const double check_s = timeout_s_ > 0 ? std::min(1.0, timeout_s_ / 4) : kRelayPollS;
+  const auto period = std::chrono::duration<double>(relay_size_ > 1 ? std::min(check_s, kRelayPollS) : check_s);
   std::unique_lock lock(mutex_);
   while (!wake_.wait_for(lock, period, [this] { return done_; })) {
-    if (!armed_) continue;
+    if (relay_size_ > 1) relay_stop();
+    if (timeout_s_ <= 0 || !armed_) continue;
     const double idle = static_cast<double>(now_ns() - last_beat_ns_.load()) / 1e9;
     if (idle >= timeout_s_) {
       on_expire_(fmt::format("{}: step {} made no progress for {:.0f} s (train.step_timeout_s = {}) while {}; "

@@ -19,7 +19,9 @@ namespace retort::core {
 // Exit code of a job that stopped on request after writing a checkpoint (resume continues it).
 inline constexpr int kExitPreempted = 75;
 
-// SIGUSR1 and SIGTERM set the stop request (idempotent; call once per process).
+// SIGUSR1 and SIGTERM set the stop request (idempotent; call once per process). A signal sent to
+// one rank alone (a teacher, too, whose loop has no step boundary of its own) reaches the others
+// through the Watchdog's stop relay, so the students stop at their next step boundary (exit 75).
 void install_stop_signal_handlers();
 bool stop_requested();
 void request_stop();  // what the handlers do; tests call it directly
@@ -39,6 +41,9 @@ class Watchdog {
 
  private:
   void watch();
+  // On the watchdog's thread, every 0.2 s in an MPI job: sends this rank's signalled stop request
+  // to every other rank once, and takes theirs (point-to-point on MPI_COMM_WORLD, a tag of its own).
+  void relay_stop();
 
   double timeout_s_;
   std::string who_;
@@ -50,6 +55,9 @@ class Watchdog {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool done_ = false;
+  int relay_rank_ = 0;
+  int relay_size_ = 1;  // > 1: the thread also relays stop requests
+  bool relay_sent_ = false;
   std::thread thread_;
 };
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # e2e failure handling of a distillation job through real mpirun (1 teacher + 2 students):
 # NaN teacher logits under nan_policy skip and abort, a SIGSTOPped student caught by the step
-# watchdog, and SIGUSR1 to mpirun (checkpoint, exit 75, resume bitwise-equal to no stop).
+# watchdog, SIGUSR1 to mpirun and SIGTERM to the teacher rank alone (checkpoint, exit 75, resume
+# bitwise-equal to no stop).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 field() { sed -nE "s/.*\"$2\": *([-0-9.e+a-z]+).*/\1/p" "$1" | head -n 1; }
 
@@ -74,6 +75,38 @@ else
     fail "resume after SIGUSR1 failed"
   grep -q "resumed from step" "$tmp/resume.log" || fail "the run after SIGUSR1 did not resume"
   cmp -s "$tmp/whole/final.safetensors" "$tmp/usr1/final.safetensors" || fail "resumed run differs from the uninterrupted one"
+fi
+
+# 5. SIGTERM to the teacher rank alone (rank 0; e.g. its container evicted): its stop relay tells
+#    the students, which checkpoint at their next step boundary; the job exits 75, and the resumed
+#    run ends bitwise-equal to one never stopped.
+"${mpirun[@]}" -np 3 "$retort" train "$tmp/distill.yaml" "${long[@]}" --set run.out_dir="$tmp/term" >"$tmp/term.log" 2>&1 &
+job=$!
+for _ in $(seq 200); do [ -s "$tmp/term/metrics.jsonl" ] && break; sleep 0.05; done
+teacher=""
+for pid in $(pgrep -f "$retort train $tmp/distill.yaml"); do
+  grep -qz "^OMPI_COMM_WORLD_RANK=0$" "/proc/$pid/environ" 2>/dev/null && teacher=$pid
+done
+if [ -z "$teacher" ]; then
+  fail "could not find teacher rank 0"; kill -9 $job
+else
+  kill -TERM "$teacher"
+  start=$(date +%s)
+  wait $job; rc=$?
+  elapsed=$(( $(date +%s) - start ))
+  if [ $rc -ne 75 ]; then
+    fail "SIGTERM to the teacher: exit code $rc after ${elapsed}s, expected 75 ($(tail -n 3 "$tmp/term.log"))"
+  else
+    grep -q "teacher 0 (rank 0): stop requested by a signal; telling the other 2 rank(s)" "$tmp/term.log" ||
+      fail "the teacher did not relay its stop request: $(grep -iE "warn|error" "$tmp/term.log" | head -n 3)"
+    grep -q "checkpointed after step" "$tmp/term.log" || fail "the students did not checkpoint after the teacher's SIGTERM"
+    [ ! -e "$tmp/term/final.safetensors" ] || fail "a job whose teacher was sent SIGTERM wrote final weights"
+    timeout 300 "${mpirun[@]}" -np 3 "$retort" train "$tmp/distill.yaml" "${long[@]}" --set run.out_dir="$tmp/term" >"$tmp/term-resume.log" 2>&1 ||
+      fail "resume after the teacher's SIGTERM failed"
+    grep -q "resumed from step" "$tmp/term-resume.log" || fail "the run after the teacher's SIGTERM did not resume"
+    cmp -s "$tmp/whole/final.safetensors" "$tmp/term/final.safetensors" ||
+      fail "the run resumed after the teacher's SIGTERM differs from the uninterrupted one"
+  fi
 fi
 
 finish faults
