@@ -1,7 +1,9 @@
 // A Compute for CPU-only tests of the CUDA transformer path: separate "device" memory semantics
 // (host_memory() false, so models upload and download as on a GPU) and the transformer ops run
 // by the CUDA kernel sources (kernels/cuda/transformer_*.cuh) under the SIMT emulator, with the
-// same argument mapping as CudaCompute; the other ops are the CPU kernels. Counts the ops it ran.
+// same argument mapping as CudaCompute; in batch-invariant mode (or per call) the linear forward
+// is the CUDA kernel of kernels/cuda/linear_invariant.cuh; the other ops are the CPU kernels.
+// Counts the ops it ran.
 #pragma once
 #include "tests/simt/simt.h"
 // The emulator's built-ins must come first.
@@ -10,6 +12,7 @@
 
 #include "core/base/error.h"
 #include "core/model/cpu_compute.h"
+#include "kernels/cuda/linear_invariant.cuh"
 #include "kernels/cuda/transformer_attention.cuh"
 #include "kernels/cuda/transformer_pointwise.cuh"
 
@@ -18,10 +21,19 @@ namespace retort::core::test {
 class EmulatedCudaCompute final : public CpuCompute {
  public:
   Device device() const override { return Device::cuda; }
-  std::string name() const override { return "emulated-cuda"; }
+  explicit EmulatedCudaCompute(bool batch_invariant = false) : CpuCompute(batch_invariant) {}
+  std::string name() const override { return batch_invariant() ? "emulated-cuda (batch-invariant)" : "emulated-cuda"; }
   bool host_memory() const override { return false; }
 
-  int transformer_ops = 0;  // transformer kernels run on the emulator
+  int transformer_ops = 0;   // transformer kernels run on the emulator
+  int invariant_linears = 0;  // batch-invariant linear forwards run on the emulator
+
+  void linear_forward(const float* x, const float* w, const float* b, float* y, int64_t rows, int64_t in,
+                      int64_t out, bool per_call_invariant) override {
+    if (!per_call_invariant && !batch_invariant()) return CpuCompute::linear_forward(x, w, b, y, rows, in, out, false);
+    ++invariant_linears;
+    kernels::gpu::enqueue_linear_invariant(x, w, b, y, rows, in, out, nullptr);
+  }
 
   bool supports(ComputeOp) const override { return true; }
   void embedding_forward(const EmbeddingOp& op) override {
