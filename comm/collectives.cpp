@@ -62,6 +62,23 @@ void Group::send(int64_t value, int peer, int tag) const {
   RETORT_MPI_CHECK(MPI_Send(&value, 1, MPI_INT64_T, peer, tag, comm_));
 }
 
+std::optional<std::pair<int, int64_t>> Group::receive_any(int tag) const {
+  int pending = 0;
+  MPI_Status status;
+  RETORT_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, tag, comm_, &pending, &status));
+  if (!pending) return std::nullopt;
+  int64_t value = 0;
+  RETORT_MPI_CHECK(MPI_Recv(&value, 1, MPI_INT64_T, status.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE));
+  return std::pair{status.MPI_SOURCE, value};
+}
+
+bool mpi_running() {
+  int initialized = 0, finalized = 0;
+  RETORT_MPI_CHECK(MPI_Initialized(&initialized));
+  RETORT_MPI_CHECK(MPI_Finalized(&finalized));
+  return initialized && !finalized;
+}
+
 Int64Receive::Int64Receive(const Group& group, int peer, int tag) {
   RETORT_MPI_CHECK(MPI_Irecv(&value_, 1, MPI_INT64_T, peer, tag, group.mpi(), &request_));
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace retort::comm {
@@ -33,10 +34,16 @@ class Group {
   std::vector<std::string> gather(const std::string& bytes, int root) const;
   // One int64 to rank `peer` with `tag` (blocking until the send buffer is free).
   void send(int64_t value, int peer, int tag) const;
+  // A one-int64 message with `tag` from any rank, when one has arrived: (sender, value). Never
+  // blocks; messages with other tags are left alone.
+  std::optional<std::pair<int, int64_t>> receive_any(int tag) const;
 
  private:
   MPI_Comm comm_;
 };
+
+// True between MPI's initialisation and its finalisation (a job of one process without MPI: false).
+bool mpi_running();
 
 // A posted receive of one int64 from rank `peer` of a group with `tag`, polled without
 // blocking. A receive still pending at destruction is cancelled.

@@ -1,5 +1,6 @@
 // comm::Group on a live world: broadcasts, the float64 sum, gathers of byte strings of unequal
-// lengths, one-int64 messages with a tag (blocking send, polled receive), node-local ranks.
+// lengths, one-int64 messages with a tag (blocking send, polled receive, from any rank),
+// node-local ranks.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -73,6 +74,43 @@ TEST_CASE("collectives: one int64 with a tag, polled until it arrives", "[collec
     CHECK_FALSE(other_tag.poll().has_value());  // cancelled when it goes out of scope
   } else {
     group.send(-7 * int64_t{me} - (int64_t{1} << 40), 0, tag);
+  }
+  group.barrier();
+}
+
+TEST_CASE("collectives: one int64 from any rank, polled; other tags left alone", "[collectives]") {
+  World world(nullptr, nullptr);
+  const Group group(world.comm());
+  const int n = group.size(), me = group.rank();
+  CHECK(mpi_running());
+  constexpr int tag = 0x52, other = 0x53;
+  if (me == 0) {
+    std::vector<int64_t> got(static_cast<size_t>(n), 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int heard = 0; heard < n - 1;) {
+      REQUIRE(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+      if (const auto message = group.receive_any(tag)) {
+        const auto [from, value] = *message;
+        REQUIRE(from > 0);
+        REQUIRE(from < n);
+        CHECK(got[static_cast<size_t>(from)] == 0);  // each rank's message exactly once
+        got[static_cast<size_t>(from)] = value;
+        ++heard;
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    for (int r = 1; r < n; ++r) CHECK(got[static_cast<size_t>(r)] == 1000 + r);
+    CHECK_FALSE(group.receive_any(tag).has_value());  // nothing more with this tag
+    for (int r = 1; r < n; ++r) {  // the other tag's messages are still there, one per rank
+      Int64Receive receive(group, r, other);
+      const auto t1 = std::chrono::steady_clock::now();
+      while (!receive.poll()) REQUIRE(std::chrono::steady_clock::now() - t1 < std::chrono::seconds(30));
+      CHECK(*receive.poll() == -r);
+    }
+  } else {
+    group.send(-me, 0, other);  // sent first, so receive_any(tag) must skip it
+    group.send(1000 + me, 0, tag);
   }
   group.barrier();
 }
