@@ -28,7 +28,9 @@ void touch(const TeacherView& v) {
     for (size_t i = 0; i < n; ++i) acc ^= static_cast<uint8_t>(v.indices[i] ^ v.counts[i]);
   if (v.kind() == PayloadKind::topk) {
     for (size_t i = 0; i < n; ++i) acc ^= static_cast<uint8_t>(v.indices[i]);
-    for (int64_t r = 0; r < v.rows(); ++r) acc ^= static_cast<uint8_t>(v.lse[r]);
+    // The log-sum-exps' bytes, not their values (a float outside uint8_t's range does not convert).
+    const auto* lse_bytes = reinterpret_cast<const uint8_t*>(v.lse);
+    for (size_t i = 0; i < static_cast<size_t>(v.rows()) * sizeof(float); ++i) acc ^= lse_bytes[i];
   }
   g_sink = acc;
 }
