@@ -21,6 +21,8 @@ timeout 60 "$retort" train "$tmp/sup.yaml" --set run.out_dir="$tmp/busy" >"$tmp/
 [ $rc -eq 2 ] || fail "a second job on a busy run.out_dir exited $rc, expected 2: $(tail -n 3 "$tmp/second.log")"
 grep -q "run.out_dir: $tmp/busy is in use by another job (host $(hostname), PID $first, lock $tmp/busy/.retort.lock)" \
   "$tmp/second.log" || fail "the refusal does not name the holder: $(cat "$tmp/second.log")"
+# The holder is killed once it has a checkpoint to resume from (step 500; not the .tmp being written).
+for _ in $(seq 600); do compgen -G "$tmp/busy/checkpoints/step-????????/manifest.json" >/dev/null && break; sleep 0.05; done
 kill -9 $first; wait $first 2>/dev/null
 
 # 2. A killed holder leaves its lock file behind; the next job takes it and resumes.
