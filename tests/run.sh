@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Builds Retort (installing missing packages) and runs every test suite: unit, mpi (multi-rank
 # through mpirun), e2e (the real binary), slurm (a real one-machine Slurm), gpu (real device,
-# skipped when there is none). On request: `tests/run.sh fuzz` (libFuzzer targets, 25 s each:
-# tests/fuzz/run.sh, in a build tree of its own) and `tests/run.sh sanitize` (the unit and mpi
-# suites under ASan/UBSan: tests/sanitize/run.sh, build-sanitize); neither is in the default list
-# yet (docs/reliability.md). Prints one summary line per suite and a closing total.
-# Usage: tests/run.sh [SUITE...]     (default: all suites)
+# skipped when there is none), fuzz (every libFuzzer target for RETORT_FUZZ_SECONDS, default 20,
+# after replaying the committed regressions: tests/fuzz/run.sh). On request: `tests/run.sh
+# sanitize` (the unit tests and three multi-rank tests under ASan/UBSan: tests/sanitize/run.sh;
+# not in the default list until it has run green to its end, docs/reliability.md); fuzz and
+# sanitize share one clang-16 tree, build-fuzz. Each of those two runs under a wall-time budget
+# (RETORT_FUZZ_BUDGET_S, RETORT_SANITIZE_BUDGET_S) and fails when it overruns.
+# Prints one summary line per suite and a closing total.
+# Usage: tests/run.sh [SUITE...]     (default: every suite but sanitize)
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit mpi e2e slurm gpu)
+[ ${#suites[@]} -gt 0 ] || suites=(unit mpi e2e slurm gpu fuzz)
+fuzz_seconds=${RETORT_FUZZ_SECONDS:-20}
+declare -A budget_s=([fuzz]=${RETORT_FUZZ_BUDGET_S:-1500} [sanitize]=${RETORT_SANITIZE_BUDGET_S:-2400})
 
 launch/setup.sh || { echo "tests/run.sh: set-up failed"; exit 1; }
 
@@ -23,7 +28,11 @@ for suite in "${suites[@]}"; do
   start=$(date +%s)
   script_rc=0
   case "$suite" in
-    fuzz|sanitize) "tests/$suite/run.sh" >"$log" 2>&1 || script_rc=$? ;;
+    fuzz|sanitize)
+      args=()
+      [ "$suite" = fuzz ] && args=(-t "$fuzz_seconds")
+      timeout -k 30 "${budget_s[$suite]}" "tests/$suite/run.sh" "${args[@]}" >"$log" 2>&1 || script_rc=$?
+      [ "$script_rc" -ne 124 ] || echo "***Failed: tests/$suite/run.sh overran its budget of ${budget_s[$suite]} s" >>"$log" ;;
     *) ctest --test-dir build -L "^${suite}\$" --output-on-failure --no-tests=ignore >"$log" 2>&1 ;;
   esac
   secs=$(( $(date +%s) - start ))
