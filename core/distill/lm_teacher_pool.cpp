@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <utility>
 
 #include "core/base/error.h"
 #include "core/base/log.h"
@@ -93,19 +94,19 @@ LmTargetsSpec lm_targets_spec(const Config& cfg, int64_t vocab, uint64_t tokeniz
   return s;
 }
 
-LmTeacherPool::LmTeacherPool(const Config& cfg)
+LmTeacherPool::LmTeacherPool(const Config& cfg, std::shared_ptr<Compute> compute)
     : cfg_(cfg),
       data_(load_token_splits(cfg)),
       spec_(lm_targets_spec(cfg, data_.train.vocab, data_tokenizer_hash(cfg))),
       sampler_(static_cast<uint64_t>(cfg.run.seed), data_.train.count, cfg.train.batch_size),
       plan_(plan_steps(cfg.train, sampler_)),
-      head_(cpu_compute_batch_invariant(), static_cast<size_t>(cfg.train.head_chunk_mb * (1 << 20))) {
+      head_(compute, static_cast<size_t>(cfg.train.head_chunk_mb * (1 << 20))) {
   ImportedLm teacher = import_teacher(cfg);
   check_teacher_fits(cfg, teacher, spec_.vocab, spec_.tokenizer_hash);
   if (spec_.kind != TargetKind::dense && spec_.k > spec_.vocab)
     RETORT_INPUT_ERROR(fmt::format("distill.{}: {} is larger than the vocabulary of {} tokens",
                                    spec_.kind == TargetKind::topk ? "topk" : "samples", spec_.k, spec_.vocab));
-  model_ = std::make_unique<LlamaModel>(teacher.config, cpu_compute_batch_invariant());
+  model_ = std::make_unique<LlamaModel>(teacher.config, std::move(compute));
   model_->load_tensors(teacher.tensors, "teacher.checkpoint " + cfg.teacher.checkpoint);
   log::info("LM teacher {} ({}, {} parameters, head {} x {}): {} targets{} at temperature {}", cfg.teacher.checkpoint,
             teacher.kind, model_->num_params(), teacher.config.vocab_size, teacher.config.dim,

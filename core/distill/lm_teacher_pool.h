@@ -54,8 +54,9 @@ class LmTeacherPool {
  public:
   // Loads the teacher and the training windows; checks the tokenizer hashes of teacher and data
   // and the vocabularies (a teacher head larger than the tokenizer's vocabulary needs
-  // distill.vocab_truncate: true): input errors naming both sides.
-  explicit LmTeacherPool(const Config& cfg);
+  // distill.vocab_truncate: true): input errors naming both sides. The teacher and its head run
+  // on `compute` (batch-invariant mode: a window's targets never depend on the others).
+  explicit LmTeacherPool(const Config& cfg, std::shared_ptr<Compute> compute = cpu_compute_batch_invariant());
   const LmTargetsSpec& spec() const { return spec_; }
   int64_t train_windows() const;         // windows of the training split (cache records)
   const StepPlan& plan() const { return plan_; }
