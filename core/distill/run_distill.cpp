@@ -7,8 +7,8 @@
 #include <functional>
 #include <fmt/format.h>
 
-#include "comm/channel.h"
-#include "comm/mpi_check.h"
+#include "comm/backends.h"
+#include "comm/collectives.h"
 #include "comm/roles.h"
 #include "core/base/error.h"
 #include "core/base/log.h"
@@ -87,19 +87,12 @@ comm::ChannelConfig lm_channel_config(const Config& cfg, int64_t first_step, con
 // The students' end notice (students_end hook of both pools): -1 until student rank 0 sent it.
 class StudentsEndNotice {
  public:
-  explicit StudentsEndNotice(const comm::Roles& roles) {
-    RETORT_MPI_CHECK(MPI_Irecv(&end_, 1, MPI_INT64_T, roles.table().student_rank(0), kStudentsEndTag, roles.world(),
-                               &request_));
-  }
-  int64_t poll() {
-    int done = 0;
-    if (request_ != MPI_REQUEST_NULL) RETORT_MPI_CHECK(MPI_Test(&request_, &done, MPI_STATUS_IGNORE));
-    return request_ == MPI_REQUEST_NULL ? end_ : -1;
-  }
+  explicit StudentsEndNotice(const comm::Roles& roles)
+      : receive_(roles.world(), roles.table().student_rank(0), kStudentsEndTag) {}
+  int64_t poll() { return receive_.poll().value_or(-1); }
 
  private:
-  int64_t end_ = -1;
-  MPI_Request request_ = MPI_REQUEST_NULL;
+  comm::Int64Receive receive_;
 };
 
 int run_lm_teacher_rank(const Config& cfg, comm::World& world, const comm::Roles& roles, const DistillOptions& options) {
@@ -107,7 +100,7 @@ int run_lm_teacher_rank(const Config& cfg, comm::World& world, const comm::Roles
                     abort_job_on_expiry(world));
   LmTeacherPool pool(cfg);
   int64_t first_step = 0;
-  RETORT_MPI_CHECK(MPI_Bcast(&first_step, 1, MPI_INT64_T, roles.table().student_rank(0), roles.world()));
+  comm::Group(roles.world()).broadcast(first_step, roles.table().student_rank(0));
   const int64_t end_step = options.stop_after_step > 0 ? std::min(options.stop_after_step, pool.plan().total_steps)
                                                        : pool.plan().total_steps;
   const int64_t windows = cfg.train.batch_size / cfg.cluster.students;
@@ -158,7 +151,7 @@ nlohmann::json share_teacher_eval(const comm::Roles& roles, TeacherPool* pool) {
     values[0] = r.accuracy, values[1] = static_cast<double>(r.errors), values[2] = r.loss;
     log::info("teacher: test accuracy {:.4f} ({} errors), test loss {:.4f}", r.accuracy, r.errors, r.loss);
   }
-  RETORT_MPI_CHECK(MPI_Bcast(values, 3, MPI_DOUBLE, roles.table().teacher_rank(0), roles.world()));
+  comm::Group(roles.world()).broadcast(values, 3, roles.table().teacher_rank(0));
   return {{"teacher_test_accuracy", values[0]}, {"teacher_test_errors", static_cast<int64_t>(values[1])},
           {"teacher_test_loss", values[2]}};
 }
@@ -169,7 +162,7 @@ int run_teacher_rank(const Config& cfg, comm::World& world, const comm::Roles& r
   TeacherPool pool(cfg);
   share_teacher_eval(roles, &pool);
   int64_t first_step = 0;
-  RETORT_MPI_CHECK(MPI_Bcast(&first_step, 1, MPI_INT64_T, roles.table().student_rank(0), roles.world()));
+  comm::Group(roles.world()).broadcast(first_step, roles.table().student_rank(0));
   const int64_t end_step = options.stop_after_step > 0 ? std::min(options.stop_after_step, pool.plan().total_steps)
                                                        : pool.plan().total_steps;
   const int64_t rows = cfg.train.batch_size / cfg.cluster.students;
@@ -207,8 +200,7 @@ std::function<void(int64_t)> end_announcer(const comm::Roles& roles, const Stude
   return [&roles, &trainer](int64_t end_step) {
     if (trainer.rank() != 0) return;
     for (int t = 0; t < roles.table().teachers(); ++t)
-      RETORT_MPI_CHECK(MPI_Send(&end_step, 1, MPI_INT64_T, roles.table().teacher_rank(t), kStudentsEndTag,
-                                roles.world()));
+      comm::Group(roles.world()).send(end_step, roles.table().teacher_rank(t), kStudentsEndTag);
   };
 }
 
@@ -219,7 +211,7 @@ int run_lm_student_rank(const Config& cfg, const comm::Roles* roles, StudentTrai
   std::unique_ptr<LmTargetSource> source;
   if (roles) {
     int64_t first_step = trainer.start_step();
-    RETORT_MPI_CHECK(MPI_Bcast(&first_step, 1, MPI_INT64_T, roles->table().student_rank(0), roles->world()));
+    comm::Group(roles->world()).broadcast(first_step, roles->table().student_rank(0));
     auto channel = comm::make_student_channel(*roles, lm_channel_config(cfg, first_step, spec, trainer.rows_per_rank()));
     source = make_lm_online_source(std::move(channel), spec, end_announcer(*roles, trainer));
   } else {
@@ -240,7 +232,7 @@ int run_lm_student_rank(const Config& cfg, const comm::Roles* roles, StudentTrai
   return rc;
 }
 
-int run_student_rank(const Config& cfg, comm::World& world, const comm::Roles* roles, MPI_Comm students,
+int run_student_rank(const Config& cfg, comm::World& world, const comm::Roles* roles, comm::Group students,
                      const DistillOptions& options) {
   Watchdog watchdog(cfg.train.step_timeout_s, fmt::format("student (rank {})", world.rank()), abort_job_on_expiry(world));
   StudentTrainer trainer(cfg, students);
@@ -252,7 +244,7 @@ int run_student_rank(const Config& cfg, comm::World& world, const comm::Roles* r
   if (roles) {
     extra = share_teacher_eval(*roles, nullptr);
     int64_t first_step = trainer.start_step();
-    RETORT_MPI_CHECK(MPI_Bcast(&first_step, 1, MPI_INT64_T, roles->table().student_rank(0), roles->world()));
+    comm::Group(roles->world()).broadcast(first_step, roles->table().student_rank(0));
     source = make_online_source(
         comm::make_student_channel(*roles, channel_config(cfg, first_step, trainer.rows_per_rank(), vocab)), vocab,
         end_announcer(*roles, trainer));
@@ -286,6 +278,12 @@ int run_distill(const Config& cfg, comm::World& world, const DistillOptions& opt
   return run_student_rank(cfg, world, &roles, roles.students(), options);
 }
 
+int run_cached_students(const Config& cfg, comm::World& world, MPI_Comm students, const DistillOptions& options) {
+  validate_distill(cfg);
+  if (cfg.online_teachers()) RETORT_INPUT_ERROR("run_cached_students: the config has online teachers (teacher.source: cache needed)");
+  return run_student_rank(cfg, world, nullptr, students, options);
+}
+
 void check_teach_world_size(const Config& cfg, int world_size) {
   if (cfg.cluster.teachers != world_size)
     RETORT_INPUT_ERROR(fmt::format("{}: cluster.teachers: retort teach runs {} teacher ranks, but the MPI world has {}",
@@ -306,19 +304,11 @@ int run_teach(const Config& cfg, comm::World& world) {
   const std::vector<nlohmann::json> mine = pool.write_cache_shards(cfg.teacher.cache_dir, spec, world.rank(), world.size());
   // Rank 0 collects every rank's index entries (as JSON text) and writes index.json last, so a
   // cache without its index is visibly incomplete.
-  const std::string text = nlohmann::json(mine).dump();
-  int length = static_cast<int>(text.size());
-  std::vector<int> lengths(static_cast<size_t>(world.size()));
-  RETORT_MPI_CHECK(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, world.comm()));
-  std::vector<int> displs(lengths.size(), 0);
-  for (size_t i = 1; i < lengths.size(); ++i) displs[i] = displs[i - 1] + lengths[i - 1];
-  std::string all(world.rank() == 0 ? static_cast<size_t>(displs.back() + lengths.back()) : 0, '\0');
-  RETORT_MPI_CHECK(MPI_Gatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), displs.data(), MPI_CHAR, 0,
-                               world.comm()));
+  const std::vector<std::string> texts = comm::Group(world.comm()).gather(nlohmann::json(mine).dump(), 0);
   if (world.rank() != 0) return 0;
   std::vector<nlohmann::json> entries(static_cast<size_t>(shard_count(spec)));
-  for (size_t r = 0; r < lengths.size(); ++r)
-    for (const auto& e : nlohmann::json::parse(all.substr(displs[r], lengths[r])))
+  for (const std::string& text : texts)
+    for (const auto& e : nlohmann::json::parse(text))
       entries[static_cast<size_t>(e.at("first").get<int64_t>() / spec.shard_rows)] = e;
   write_cache_index(cfg.teacher.cache_dir, spec, entries);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -2,6 +2,8 @@
 // (`retort teach`): role assignment, the teacher pool on teacher ranks, the shared student loop
 // with the distillation objective on student ranks, and the logits cache.
 #pragma once
+#include <mpi.h>
+
 #include <cstdint>
 
 #include "comm/world.h"
@@ -16,6 +18,11 @@ struct DistillOptions {
 };
 
 int run_distill(const Config& config, comm::World& world, const DistillOptions& options = {});
+
+// The offline student loop of run_distill (teacher.source: cache, no online teachers) over
+// `students`, a communicator of student ranks only; retort_bench distill runs it on one rank.
+int run_cached_students(const Config& config, comm::World& world, MPI_Comm students,
+                        const DistillOptions& options = {});
 
 // `retort teach` runs on cluster.teachers ranks; input error when the world differs.
 void check_teach_world_size(const Config& config, int world_size);

@@ -46,7 +46,8 @@ class Objective {
   // Language models: loss sums over counted tokens; writes head.in.dhidden and accumulates
   // head.in.dweight, both times grad_scale.
   virtual ObjectiveResult compute_lm(const StepBatch& /*batch*/, const LmHeadBatch& /*head*/, float /*grad_scale*/) {
-    RETORT_INPUT_ERROR("this objective does not train language models (LM distillation is not implemented yet)");
+    RETORT_INPUT_ERROR("this objective does not train language models (student.arch llama trains with next-token "
+                       "cross-entropy or, with a teacher, the LM distillation objective)");
   }
   // Adds objective-specific fields to a metrics record (this rank's window of `window_s`
   // seconds) and starts a new window.

@@ -170,7 +170,7 @@ int StudentTrainer::run(Objective& objective, int64_t stop_after_step, const nlo
 
 Model& StudentTrainer::model() const {
   auto* mlp = dynamic_cast<MlpTask*>(task_.get());
-  if (!mlp) RETORT_INPUT_ERROR("distillation trains student.arch mlp in this version (LM distillation is not implemented yet)");
+  if (!mlp) RETORT_INPUT_ERROR("this job needs an MLP student (student.arch mlp)");
   return mlp->model();
 }
 

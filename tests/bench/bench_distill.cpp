@@ -2,11 +2,14 @@
 // with an online teacher vs the same student reading cached logits, in the same run and with the
 // same shapes, plus the teacher-wait fraction and the same-run baselines (triad, Eigen GEMM).
 // Args: [--steps N] [--student A,B] [--teacher A,B]; default student 800-800, teacher 256.
+// --lm: the same for a Llama student on the copy task (tokens/s; LM shapes from --student-lm /
+// --teacher-lm DIM,LAYERS, default student 64,2 and teacher 128,2; top-32 bf16 targets).
 #include <mpi.h>
 
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <string>
 #include <unistd.h>
 #include <sstream>
 
@@ -17,6 +20,7 @@
 #include "core/distill/run_distill.h"
 #include "core/distill/teacher_pool.h"
 #include "core/train/student_trainer.h"
+#include "core/train/supervised.h"
 #include "tests/bench/baselines.h"
 #include "tests/bench/bench.h"
 
@@ -45,19 +49,141 @@ nlohmann::json read_json(const fs::path& p) {
   return nlohmann::json::parse(in);
 }
 
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  in >> one;
+  return one;
+}
+
+// The last record of `kind` in a metrics.jsonl (empty when none).
+nlohmann::json last_record(const fs::path& metrics, const std::string& kind) {
+  std::ifstream in(metrics);
+  nlohmann::json last = nlohmann::json::object();
+  for (std::string line; std::getline(in, line);) {
+    auto rec = nlohmann::json::parse(line);
+    if (rec.value("kind", "") == kind) last = std::move(rec);
+  }
+  return last;
+}
+
+// The Llama shape `dim,layers` on the copy task's vocabulary (heads of 16, ffn 2·dim).
+void set_llama_shape(Config& cfg, const std::vector<int64_t>& dim_layers) {
+  if (dim_layers.size() != 2) RETORT_INPUT_ERROR("retort_bench distill --lm: a shape is DIM,LAYERS");
+  cfg.student.arch = "llama";
+  cfg.student.vocab_size = 256;
+  cfg.student.dim = dim_layers[0];
+  cfg.student.n_layers = dim_layers[1];
+  cfg.student.n_heads = dim_layers[0] / 16;
+  cfg.student.ffn_dim = 2 * dim_layers[0];
+}
+
+// The LM job: online (1 teacher + 1 student rank) vs the student alone reading the LM targets
+// cache `retort teach` writes (both ranks teach), tokens/s of the same job in the same run.
+int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& student, const std::vector<int64_t>& teacher) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("retort-bench-lmdistill-{}", static_cast<long>(getppid()));
+  if (rank == 0) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  sleeping_barrier();
+  comm::World world(nullptr, nullptr);
+  Config cfg;
+  cfg.run.name = "bench";
+  cfg.run.resume = "never";
+  cfg.data.dataset = "copy_task";
+  cfg.data.seq_len = 64;
+  cfg.data.copy_train_size = 4096;
+  cfg.data.eval_windows = 64;
+  cfg.train.batch_size = 16;
+  cfg.train.epochs = 1000;
+  cfg.logging.progress = "never";
+
+  // The teacher: one supervised step on both ranks (an untrained teacher costs what a trained one does).
+  set_llama_shape(cfg, teacher);
+  cfg.train.max_steps = 1;
+  cfg.train.log_every_steps = 1;
+  cfg.run.out_dir = (dir / "teacher").string();
+  run_supervised(cfg, world);
+  sleeping_barrier();
+
+  set_llama_shape(cfg, student);
+  cfg.train.max_steps = steps;
+  cfg.train.log_every_steps = steps;
+  cfg.teacher.present = true;
+  cfg.teacher.checkpoint = (dir / "teacher" / "final.safetensors").string();
+  cfg.distill.temperature = 2;
+  cfg.distill.topk = 32;
+  cfg.distill.targets = "topk";
+  cfg.distill.target_kind = DistillTargets::topk;
+  cfg.distill.wire_dtype = "bf16";
+  cfg.cluster.teachers = 1;
+  cfg.cluster.students = 1;
+
+  // 1. Online: the real job.
+  cfg.run.out_dir = (dir / "online").string();
+  run_distill(cfg, world);
+  sleeping_barrier();
+
+  // 2. Cached: `retort teach` on both ranks, then rank 1 trains from the cache alone.
+  cfg.teacher.source = "cache";
+  cfg.teacher.cache_dir = (dir / "cache").string();
+  cfg.cluster.teachers = 2;
+  cfg.run.out_dir = (dir / "teach").string();
+  run_teach(cfg, world);
+  sleeping_barrier();
+  cfg.cluster.teachers = 0;
+  cfg.run.out_dir = (dir / "cached").string();
+  if (rank == 1) run_cached_students(cfg, world, MPI_COMM_SELF);
+  sleeping_barrier();
+
+  if (rank == 0) {
+    const auto online = read_json(dir / "online" / "summary.json");
+    const auto cached = read_json(dir / "cached" / "summary.json");
+    const auto served = last_record(dir / "online" / "teacher-0.metrics.jsonl", "teacher");
+    const double on = online.at("tokens_per_s").get<double>(), off = cached.at("tokens_per_s").get<double>();
+    const double tokens_per_step = static_cast<double>(cfg.train.batch_size * cfg.data.seq_len);
+    const double forward_ms = 1e3 * served.value("forward_s", 0.0) / std::max<int64_t>(1, served.value("messages", int64_t{1}));
+    bench::emit({{"bench", "distill_lm"}, {"teacher_dim_layers", teacher}, {"student_dim_layers", student},
+                 {"vocab", 256}, {"seq_len", cfg.data.seq_len}, {"batch_windows", cfg.train.batch_size}, {"steps", steps},
+                 {"targets", "top-32 bf16"}, {"lookahead", cfg.distill.lookahead},
+                 {"online_tokens_per_s", on}, {"cached_tokens_per_s", off}, {"online_over_cached", on / off},
+                 {"online_teacher_wait_fraction", online.value("teacher_wait_fraction", 0.0)},
+                 {"cached_teacher_wait_fraction", cached.value("teacher_wait_fraction", 0.0)},
+                 {"teacher_forward_ms_per_step", forward_ms},
+                 {"cached_student_step_ms", 1e3 * tokens_per_step / off},
+                 {"load_average_1min", load_average()},
+                 {"baseline_triad_gbps", bench::triad_gbps()},
+                 {"baseline_eigen_gemm_gflops_128x800x784", bench::eigen_gemm_gflops(128, 800, 784)}});
+    fs::remove_all(dir);
+  }
+  return 0;
+}
+
 int bench_distill(const bench::Args& args) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (size != 2) RETORT_INPUT_ERROR("retort_bench distill runs under mpirun -np 2 (1 teacher + 1 student)");
-  int64_t steps = args.quick ? 20 : 300;
-  std::vector<int64_t> student = {800, 800}, teacher = {256};
-  for (size_t i = 0; i + 1 < args.rest.size(); i += 2) {
-    if (args.rest[i] == "--steps") steps = std::stoll(args.rest[i + 1]);
-    else if (args.rest[i] == "--student") student = parse_widths(args.rest[i + 1]);
-    else if (args.rest[i] == "--teacher") teacher = parse_widths(args.rest[i + 1]);
-    else RETORT_INPUT_ERROR("retort_bench distill: unknown option " + args.rest[i]);
+  bool lm = false;
+  std::vector<int64_t> student_lm = {64, 2}, teacher_lm = {128, 2};
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.rest.size(); ++i) {
+    if (args.rest[i] == "--lm") lm = true;
+    else if (args.rest[i] == "--student-lm" && i + 1 < args.rest.size()) student_lm = parse_widths(args.rest[++i]);
+    else if (args.rest[i] == "--teacher-lm" && i + 1 < args.rest.size()) teacher_lm = parse_widths(args.rest[++i]);
+    else rest.push_back(args.rest[i]);
   }
+  int64_t steps = args.quick ? 20 : (lm ? 200 : 300);
+  std::vector<int64_t> student = {800, 800}, teacher = {256};
+  for (size_t i = 0; i < rest.size(); i += 2) {
+    if (i + 1 >= rest.size()) RETORT_INPUT_ERROR("retort_bench distill: option " + rest[i] + " needs a value");
+    if (rest[i] == "--steps") steps = std::stoll(rest[i + 1]);
+    else if (rest[i] == "--student") student = parse_widths(rest[i + 1]);
+    else if (rest[i] == "--teacher") teacher = parse_widths(rest[i + 1]);
+    else RETORT_INPUT_ERROR("retort_bench distill: unknown option " + rest[i]);
+  }
+  if (lm) return bench_lm_distill(rank, steps, student_lm, teacher_lm);
   const fs::path dir = fs::temp_directory_path() / fmt::format("retort-bench-distill-{}", static_cast<long>(getppid()));
   Config cfg;
   cfg.run.name = "bench";
@@ -132,6 +258,6 @@ int bench_distill(const bench::Args& args) {
   return 0;
 }
 
-RETORT_BENCH("distill", "student samples/s with an online teacher vs cached logits (mpirun -np 2)", bench_distill);
+RETORT_BENCH("distill", "student samples/s (--lm: tokens/s) with an online teacher vs cached logits (mpirun -np 2)", bench_distill);
 
 }  // namespace
