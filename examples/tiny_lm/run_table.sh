@@ -83,7 +83,7 @@ gguf=$("$here/prepare.sh" "$out" --files "$files" --val-fraction 0.05 --test-fra
 teacher_set=(--set teacher.checkpoint="$gguf")  # the distilled rows, teach and eval (not scratch)
 source_set() {  # ROW: how a distilled row gets its targets
   if [ $online = 1 ]; then echo --set teacher.source=online --set cluster.teachers=1 --set cluster.students=1
-  else echo --set teacher.cache_dir="$out/cache-$1"; fi
+  else echo --set teacher.cache_dir="$out/cache-$1-seed$2"; fi
 }
 "$retort" shards check "$out/shards" > "$out/shards.txt"
 "$retort" shards check "$out/shards/test" | grep '^val' | sed 's/^val/test/' >> "$out/shards.txt"
@@ -91,7 +91,7 @@ source_set() {  # ROW: how a distilled row gets its targets
 # Every row resolves to the same data, student, optim, schedule and train sections.
 "$retort" config check "$tables/scratch.yaml" "${common[@]}" > "$out/scratch.resolved.yaml"
 for row in $rows; do
-  "$retort" config check "$tables/$row.yaml" "${common[@]}" "${teacher_set[@]}" $(source_set "$row") > "$out/$row.resolved.yaml"
+  "$retort" config check "$tables/$row.yaml" "${common[@]}" "${teacher_set[@]}" $(source_set "$row" 1) > "$out/$row.resolved.yaml"
   diff <(sections "$out/scratch.resolved.yaml") <(sections "$out/$row.resolved.yaml") > /dev/null || {
     echo "run_table.sh: $row.yaml differs from scratch.yaml outside run/teacher/distill" >&2; exit 1; }
 done
@@ -102,14 +102,15 @@ seq_len=$(cfgval "$out/scratch.resolved.yaml" data seq_len)
 steps=$(cfgval "$out/scratch.resolved.yaml" train max_steps)
 tokens_per_step=$((batch * seq_len))
 
-# teach ROW: the row's targets for every training window, once; wall time and --stats kept.
+# teach ROW SEED: the row's targets for every training window, once per seed (a cache records the
+# run seed it was made for); wall time and --stats kept.
 teach() {
-  local row=$1 cache=$out/cache-$1
+  local row=$1 seed=$2 cache=$out/cache-$1-seed$2
   if [ ! -f "$cache/index.json" ]; then
     rm -rf "$cache" "$cache.run"
     say "teach  $row"
     local t0; t0=$(date +%s.%N)
-    "$retort" teach "$tables/$row.yaml" "${common[@]}" "${teacher_set[@]}" --set teacher.cache_dir="$cache" --set run.out_dir="$cache.run" \
+    "$retort" teach "$tables/$row.yaml" "${common[@]}" "${teacher_set[@]}" --set run.seed="$seed" --set teacher.cache_dir="$cache" --set run.out_dir="$cache.run" \
       > "$cache.log" 2>&1 || { say "FAILED teach $row: see $cache.log"; tail -n 20 "$cache.log" >&2; exit 1; }
     echo "$(date +%s.%N) $t0" | awk '{ printf "%.1f\n", $1 - $2 }' > "$cache.wall_s"
   fi
@@ -122,7 +123,8 @@ train() {
   local args=("${common[@]}" --set run.seed="$seed" --set run.out_dir="$dir")
   local run=(train)
   if [ "$row" != scratch ]; then
-    args+=("${teacher_set[@]}" $(source_set "$row"))
+    args+=("${teacher_set[@]}" $(source_set "$row" "$seed"))
+    [ $online = 1 ] || teach "$row" "$seed"
     [ $online = 1 ] && run=(launch --emulate)
   fi
   if [ ! -f "$dir/summary.json" ]; then
@@ -140,7 +142,6 @@ train() {
   say "done   $row seed $seed: test ppl $(field "$dir/test_eval.json" student_perplexity), KL $(field "$dir/test_eval.json" kl_teacher_student)"
 }
 
-[ $online = 1 ] || for row in $rows; do teach "$row"; done
 for seed in $seeds; do train scratch "$seed"; done
 for row in $rows; do
   if [ "$row" = "$main_row" ]; then for seed in $seeds; do train "$row" "$seed"; done
@@ -179,7 +180,7 @@ scratch_ppl=$(ppl_of scratch "$seeds" | mean)
 bytes_per_token() {  # the cache's (retort teach --stats), or online the wire's (the last train record)
   if [ $online = 1 ]; then grep '"kind":"train"' "$out/$1-seed$first_seed/metrics.jsonl" | tail -n 1 |
     sed -nE 's/.*"teacher_bytes_per_token":([0-9.e+-]+).*/\1/p' | awk '{ printf "%.1f (wire)", $1 }'
-  else sed -nE 's/.*bytes\/token ([0-9.]+).*/\1/p' "$out/cache-$1.stats" | head -n 1; fi
+  else sed -nE 's/.*bytes\/token ([0-9.]+).*/\1/p' "$out/cache-$1-seed$first_seed.stats" | head -n 1; fi
 }
 row_line() {  # ROW LABEL
   local row=$1 label=$2 s; s=$(seeds_of "$row")
@@ -191,7 +192,7 @@ row_line() {  # ROW LABEL
   wall=$(for seed in $s; do field "$out/$row-seed$seed/summary.json" wall_s; done | mean)
   gap=$(ppl_of "$row" "$s" | mean | awk -v s="$scratch_ppl" -v t="$teacher_ppl" '{ printf "%.1f%%", 100 * (s - $1) / (s - t) }')
   bpt="—"; [ "$row" = scratch ] || bpt=$(bytes_per_token "$row")
-  local teach_s="—"; [ "$row" = scratch ] || teach_s=$(cat "$out/cache-$row.wall_s" 2>/dev/null || echo "online")
+  local teach_s="—"; [ "$row" = scratch ] || teach_s=$(cat "$out/cache-$row-seed$first_seed.wall_s" 2>/dev/null || echo "online")
   printf '| %s | %s | %s | %.4f | %.4f | %s | %s | %.0f | %.0f | %s |\n' "$label" "$(echo $s | wc -w)" "$ppl" "$kl" "$agree" \
     "$([ "$row" = scratch ] && echo — || echo "$gap")" "$bpt" "$tps" "$wall" "$teach_s"
 }
@@ -228,7 +229,7 @@ end=$(date +%s)
   echo
   if [ $has_main = 1 ] && [ $online = 0 ]; then
   train_tokens=$(sed -nE 's/^train: .* ([0-9]+) tokens$/\1/p' "$out/shards.txt")
-  teach_s=$(cat "$out/cache-$main_row.wall_s")
+  teach_s=$(cat "$out/cache-$main_row-seed$first_seed.wall_s")
   echo "Dense targets are absent: a cache of dense rows would hold 4 bytes × 49,152 per token, and an online dense"
   echo "teacher runs its forward for every training token of the row itself. At this run's measured teach rate"
   echo "($train_tokens training-split tokens in $teach_s s for $main_row) the dense row's $((steps * tokens_per_step)) tokens would"
