@@ -68,7 +68,3 @@ class StudentChannel {
 };
 
 }  // namespace retort::comm
-
-// The factories live in comm/backends.h; included here only until core/distill/run_distill.cpp
-// includes it itself.
-#include "comm/backends.h"

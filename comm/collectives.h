@@ -42,6 +42,9 @@ class Group {
   MPI_Comm comm_;
 };
 
+// Every process of the job (MPI's world communicator).
+inline Group world_group() { return Group(MPI_COMM_WORLD); }
+
 // True between MPI's initialisation and its finalisation (a job of one process without MPI: false).
 bool mpi_running();
 

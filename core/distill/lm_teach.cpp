@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 
-#include "comm/mpi_check.h"
+#include "comm/collectives.h"
 #include "core/base/error.h"
 #include "core/base/log.h"
 #include "core/distill/lm_cache.h"
@@ -33,18 +33,9 @@ void append_rows(LmTargets& all, const LmTargets& more) {
 
 // Every rank's JSON entries, on rank 0 (others get an empty list).
 std::vector<nlohmann::json> gather_entries(const std::vector<nlohmann::json>& mine, comm::World& world) {
-  const std::string text = nlohmann::json(mine).dump();
-  int length = static_cast<int>(text.size());
-  std::vector<int> lengths(static_cast<size_t>(world.size()));
-  RETORT_MPI_CHECK(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, world.comm()));
-  std::vector<int> displs(lengths.size(), 0);
-  for (size_t i = 1; i < lengths.size(); ++i) displs[i] = displs[i - 1] + lengths[i - 1];
-  std::string all(world.rank() == 0 ? static_cast<size_t>(displs.back() + lengths.back()) : 0, '\0');
-  RETORT_MPI_CHECK(MPI_Gatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), displs.data(), MPI_CHAR, 0,
-                               world.comm()));
   std::vector<nlohmann::json> out;
-  for (size_t r = 0; r < lengths.size() && world.rank() == 0; ++r)
-    for (const auto& e : nlohmann::json::parse(all.substr(displs[r], lengths[r]))) out.push_back(e);
+  for (const std::string& text : comm::Group(world.comm()).gather(nlohmann::json(mine).dump(), 0))
+    for (const auto& e : nlohmann::json::parse(text)) out.push_back(e);
   return out;
 }
 

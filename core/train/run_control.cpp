@@ -1,13 +1,12 @@
 // Stop-request signal handling (relayed between the ranks of a job) and the step watchdog.
 #include "core/train/run_control.h"
 
-#include <mpi.h>
-
 #include <algorithm>
 #include <csignal>
 #include <chrono>
 #include <fmt/format.h>
 
+#include "comm/collectives.h"
 #include "comm/world.h"
 #include "core/base/log.h"
 
@@ -22,17 +21,10 @@ extern "C" void on_stop_signal(int) {
   g_stop_signal = 1;
 }
 
-// Point-to-point messages on MPI_COMM_WORLD with this tag carry a stop request between ranks
-// (nothing else receives with MPI_ANY_TAG there).
+// One-int64 messages on the world group with this tag carry a stop request between ranks
+// (nothing else receives with any tag there).
 constexpr int kStopRelayTag = 0x570b;
 constexpr double kRelayPollS = 0.2;
-
-bool mpi_running() {
-  int initialized = 0, finalized = 0;
-  MPI_Initialized(&initialized);
-  MPI_Finalized(&finalized);
-  return initialized && !finalized;
-}
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -62,9 +54,9 @@ void request_stop() { g_stop = 1; }
 Watchdog::Watchdog(double timeout_s, std::string who, std::function<void(const std::string&)> on_expire)
     : timeout_s_(timeout_s), who_(std::move(who)), on_expire_(std::move(on_expire)) {
   last_beat_ns_ = now_ns();
-  if (mpi_running()) {
-    MPI_Comm_rank(MPI_COMM_WORLD, &relay_rank_);
-    MPI_Comm_size(MPI_COMM_WORLD, &relay_size_);
+  if (comm::mpi_running()) {
+    relay_rank_ = comm::world_group().rank();
+    relay_size_ = comm::world_group().size();
   }
   if (timeout_s_ > 0 || relay_size_ > 1) thread_ = std::thread([this] { watch(); });
 }
@@ -90,18 +82,11 @@ void Watchdog::relay_stop() {
     relay_sent_ = true;
     log::warn("{}: stop requested by a signal; telling the other {} rank(s), the students stop at their next step "
               "boundary (checkpoint, exit {})", who_, relay_size_ - 1, kExitPreempted);
-    const int from = relay_rank_;
     for (int r = 0; r < relay_size_; ++r)
-      if (r != relay_rank_) MPI_Send(&from, 1, MPI_INT, r, kStopRelayTag, MPI_COMM_WORLD);
+      if (r != relay_rank_) comm::world_group().send(relay_rank_, r, kStopRelayTag);
   }
-  for (;;) {
-    int pending = 0;
-    MPI_Status status;
-    MPI_Iprobe(MPI_ANY_SOURCE, kStopRelayTag, MPI_COMM_WORLD, &pending, &status);
-    if (!pending) return;
-    int from = -1;
-    MPI_Recv(&from, 1, MPI_INT, status.MPI_SOURCE, kStopRelayTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    if (!g_stop) log::info("{}: rank {} was sent a stop signal; stopping with it", who_, from);
+  while (const auto message = comm::world_group().receive_any(kStopRelayTag)) {
+    if (!g_stop) log::info("{}: rank {} was sent a stop signal; stopping with it", who_, message->first);
     g_stop = 1;
   }
 }

@@ -42,7 +42,7 @@ class Watchdog {
  private:
   void watch();
   // On the watchdog's thread, every 0.2 s in an MPI job: sends this rank's signalled stop request
-  // to every other rank once, and takes theirs (point-to-point on MPI_COMM_WORLD, a tag of its own).
+  // to every other rank once, and takes theirs (one-int64 messages on the world group, a tag of its own).
   void relay_stop();
 
   double timeout_s_;
