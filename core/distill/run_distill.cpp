@@ -278,7 +278,7 @@ int run_distill(const Config& cfg, comm::World& world, const DistillOptions& opt
   return run_student_rank(cfg, world, &roles, roles.students(), options);
 }
 
-int run_cached_students(const Config& cfg, comm::World& world, MPI_Comm students, const DistillOptions& options) {
+int run_cached_students(const Config& cfg, comm::World& world, comm::Group students, const DistillOptions& options) {
   validate_distill(cfg);
   if (cfg.online_teachers()) RETORT_INPUT_ERROR("run_cached_students: the config has online teachers (teacher.source: cache needed)");
   return run_student_rank(cfg, world, nullptr, students, options);

@@ -2,10 +2,9 @@
 // (`retort teach`): role assignment, the teacher pool on teacher ranks, the shared student loop
 // with the distillation objective on student ranks, and the logits cache.
 #pragma once
-#include <mpi.h>
-
 #include <cstdint>
 
+#include "comm/collectives.h"
 #include "comm/world.h"
 #include "core/config/config.h"
 
@@ -20,8 +19,8 @@ struct DistillOptions {
 int run_distill(const Config& config, comm::World& world, const DistillOptions& options = {});
 
 // The offline student loop of run_distill (teacher.source: cache, no online teachers) over
-// `students`, a communicator of student ranks only; retort_bench distill runs it on one rank.
-int run_cached_students(const Config& config, comm::World& world, MPI_Comm students,
+// `students`, a group of student ranks only; retort_bench distill runs it on one rank.
+int run_cached_students(const Config& config, comm::World& world, comm::Group students,
                         const DistillOptions& options = {});
 
 // `retort teach` runs on cluster.teachers ranks; input error when the world differs.
