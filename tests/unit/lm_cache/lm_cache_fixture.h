@@ -85,16 +85,19 @@ inline void require_windows_equal(const core::LmTargets& got, const core::LmTarg
   REQUIRE(same_bytes(&got.temperature, &all.temperature, 4));
   REQUIRE(got.seed == all.seed);
   const size_t slots = static_cast<size_t>(all.slots()), value = dtype_size(all.dtype);
+  // Element `offset` of a section, or null for an absent (empty) section: no arithmetic on a
+  // null data() pointer (UBSan).
+  auto at = [](auto& v, size_t offset) { return v.empty() ? nullptr : v.data() + offset; };
   for (size_t i = 0; i < ids.size(); ++i) {
     const size_t a = i * T, b = static_cast<size_t>(ids[i] * T), n = static_cast<size_t>(T);
     INFO("window " << ids[i] << " at " << i);
     REQUIRE(got.values.size() == got.rows * slots * (all.kind == core::TargetKind::sampled ? 0 : value));
-    REQUIRE(same_bytes(got.values.data() + a * slots * value, all.values.data() + b * slots * value,
+    REQUIRE(same_bytes(at(got.values, a * slots * value), at(all.values, b * slots * value),
                        all.values.empty() ? 0 : n * slots * value));
-    REQUIRE(same_bytes(got.indices.data() + a * slots, all.indices.data() + b * slots, all.indices.empty() ? 0 : n * slots * 4));
-    REQUIRE(same_bytes(got.lse.data() + a, all.lse.data() + b, all.lse.empty() ? 0 : n * 4));
-    REQUIRE(same_bytes(got.counts.data() + a * slots, all.counts.data() + b * slots, all.counts.empty() ? 0 : n * slots * 2));
-    REQUIRE(same_bytes(got.log_probs.data() + a * slots, all.log_probs.data() + b * slots,
+    REQUIRE(same_bytes(at(got.indices, a * slots), at(all.indices, b * slots), all.indices.empty() ? 0 : n * slots * 4));
+    REQUIRE(same_bytes(at(got.lse, a), at(all.lse, b), all.lse.empty() ? 0 : n * 4));
+    REQUIRE(same_bytes(at(got.counts, a * slots), at(all.counts, b * slots), all.counts.empty() ? 0 : n * slots * 2));
+    REQUIRE(same_bytes(at(got.log_probs, a * slots), at(all.log_probs, b * slots),
                        all.log_probs.empty() ? 0 : n * slots * 4));
   }
 }
