@@ -79,8 +79,12 @@ fi
 
 # 5. SIGTERM to the teacher rank alone (rank 0; e.g. its container evicted): its stop relay tells
 #    the students, which checkpoint at their next step boundary; the job exits 75, and the resumed
-#    run ends bitwise-equal to one never stopped.
-"${mpirun[@]}" -np 3 "$retort" train "$tmp/distill.yaml" "${long[@]}" --set run.out_dir="$tmp/term" >"$tmp/term.log" 2>&1 &
+#    run ends bitwise-equal to one never stopped. Longer than case 4 (1500 steps take about 1 s on
+#    a quiet machine: the job could end before the relayed stop reaches the students).
+longer=(--set train.max_steps=8000 --set train.epochs=220 --set train.checkpoint_every_steps=2000 --set train.log_every_steps=100)
+timeout 300 "${mpirun[@]}" -np 3 "$retort" train "$tmp/distill.yaml" "${longer[@]}" --set run.out_dir="$tmp/whole-longer" >"$tmp/whole-longer.log" 2>&1 ||
+  fail "uninterrupted longer run failed"
+"${mpirun[@]}" -np 3 "$retort" train "$tmp/distill.yaml" "${longer[@]}" --set run.out_dir="$tmp/term" >"$tmp/term.log" 2>&1 &
 job=$!
 for _ in $(seq 200); do [ -s "$tmp/term/metrics.jsonl" ] && break; sleep 0.05; done
 teacher=""
@@ -101,10 +105,10 @@ else
       fail "the teacher did not relay its stop request: $(grep -iE "warn|error" "$tmp/term.log" | head -n 3)"
     grep -q "checkpointed after step" "$tmp/term.log" || fail "the students did not checkpoint after the teacher's SIGTERM"
     [ ! -e "$tmp/term/final.safetensors" ] || fail "a job whose teacher was sent SIGTERM wrote final weights"
-    timeout 300 "${mpirun[@]}" -np 3 "$retort" train "$tmp/distill.yaml" "${long[@]}" --set run.out_dir="$tmp/term" >"$tmp/term-resume.log" 2>&1 ||
+    timeout 300 "${mpirun[@]}" -np 3 "$retort" train "$tmp/distill.yaml" "${longer[@]}" --set run.out_dir="$tmp/term" >"$tmp/term-resume.log" 2>&1 ||
       fail "resume after the teacher's SIGTERM failed"
     grep -q "resumed from step" "$tmp/term-resume.log" || fail "the run after the teacher's SIGTERM did not resume"
-    cmp -s "$tmp/whole/final.safetensors" "$tmp/term/final.safetensors" ||
+    cmp -s "$tmp/whole-longer/final.safetensors" "$tmp/term/final.safetensors" ||
       fail "the run resumed after the teacher's SIGTERM differs from the uninterrupted one"
   fi
 fi
