@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds Retort (installing missing packages) and runs every test suite: unit, mpi (multi-rank
 # through mpirun), e2e (the real binary), slurm (a real one-machine Slurm), gpu (real device,
-# skipped when there is none), fuzz (every libFuzzer target for RETORT_FUZZ_SECONDS, default 20,
+# skipped when there is none), fuzz (every libFuzzer target for RETORT_FUZZ_SECONDS, default 0 = replay seeds and corpus only,
 # after replaying the committed regressions: tests/fuzz/run.sh). On request: `tests/run.sh
 # sanitize` (the unit tests and three multi-rank tests under ASan/UBSan: tests/sanitize/run.sh;
 # not in the default list until it has run green to its end, docs/reliability.md); fuzz and
@@ -15,7 +15,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(unit mpi e2e slurm gpu fuzz)
-fuzz_seconds=${RETORT_FUZZ_SECONDS:-20}
+fuzz_seconds=${RETORT_FUZZ_SECONDS:-0}  # 0: replay seeds + regressions only, so CI is deterministic
 declare -A budget_s=([fuzz]=${RETORT_FUZZ_BUDGET_S:-1500} [sanitize]=${RETORT_SANITIZE_BUDGET_S:-2400})
 
 launch/setup.sh || { echo "tests/run.sh: set-up failed"; exit 1; }

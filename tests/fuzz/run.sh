@@ -64,7 +64,9 @@ for t in "${targets[@]}"; do
   fi
   if [ "$status" = Passed ]; then
     start=$(date +%s)
-    "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+    # -t 0: replay the seeds and the corpus only (deterministic); else fuzz for that many seconds.
+    if [ "$secs" -eq 0 ]; then limit=(-runs=0); else limit=(-max_total_time="$secs"); fi
+    "$bin" "${limit[@]}" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
       -artifact_prefix="$artifacts/" "$corpus" "$seeds/$t" >"$log" 2>&1
     rc=$?
     execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$log" | tail -n 1)
