@@ -89,9 +89,21 @@ std::pair<std::string, std::string> apply_override(YAML::Node& root, const std::
   return {path, value};
 }
 
+// Names and paths become directory names, log lines and job names, where a control character is
+// never meant (one is a file's stray CR or a paste), and to_yaml could not keep every one of them:
+// a trailing CR before the emitter's newline reads back as a CR LF line break. So they are refused.
+void refuse_control_characters(const Field& field, const YAML::Node& node, const Locator& loc) {
+  const std::string& text = node.Scalar();
+  for (size_t i = 0; i < text.size(); ++i)
+    if (const auto c = static_cast<unsigned char>(text[i]); c < 0x20 || c == 0x7f)
+      loc.fail(field.path, node, fmt::format("control character 0x{:02x} at offset {} of the value; names and paths "
+                                             "are printable text", c, i));
+}
+
 void assign(Config& cfg, const Field& field, const YAML::Node& node, const Locator& loc) {
   if (node.IsNull()) loc.fail(field.path, node, "has no value (expected " + field.type_name() + ")");
   if (const std::string err = field.set(cfg, node); !err.empty()) loc.fail(field.path, node, err);
+  if (field.type == FieldType::string || field.type == FieldType::path) refuse_control_characters(field, node, loc);
   if (field.type == FieldType::choice) {
     const std::string v = node.Scalar();
     if (std::find(field.choices.begin(), field.choices.end(), v) == field.choices.end()) {
@@ -184,6 +196,9 @@ void check_cross_rules(Config& cfg, const YAML::Node& root, const Locator& loc, 
              fmt::format("global batch {} does not split evenly across {} students", cfg.train.batch_size,
                          cfg.cluster.students));
   const std::string token = "${run.name}";
+  // A name holding the token would substitute forever (and never resolve to a fixed out_dir).
+  if (cfg.run.name.find(token) != std::string::npos)
+    loc.fail("run.name", key_node(root, "run", "name"), "may not contain " + token);
   for (size_t pos; (pos = cfg.run.out_dir.find(token)) != std::string::npos;)
     cfg.run.out_dir.replace(pos, token.size(), cfg.run.name);
 }

@@ -62,6 +62,22 @@ TEST_CASE("the resolved YAML loads back to the same config") {
   CHECK(yaml.find("temperature:") != std::string::npos);
 }
 
+TEST_CASE("names with every printable oddity survive the resolved YAML") {
+  // Quotes, comment and mapping markers, edge spaces, non-ASCII text and Unicode line separators.
+  for (const std::string name : {"a #b", "#a", "- a", "a: b", "'a", "\"a\"", " a", "a ", "caf\xc3\xa9",
+                                 "a\xe2\x80\xa8" "b", "a\xc2\x85", "\xc2\xa0" "a", "$run", "[a]", "{a}", "~", "null",
+                                 "true", "0x10", "1e3"}) {
+    INFO(name);
+    Config a;
+    a.run.name = name;
+    const Config b = load_config_text(retort::core::to_yaml(a), "a.yaml");
+    CHECK(b.run.name == name);
+    CHECK(b.run.out_dir == "runs/" + name);
+    const std::string yaml = retort::core::to_yaml(b);
+    CHECK(retort::core::to_yaml(load_config_text(yaml, "b.yaml")) == yaml);
+  }
+}
+
 TEST_CASE("the config hash covers the keys that change weights and only those") {
   const std::string base = "run: {name: r}\nteacher: {checkpoint: t}\n";
   const uint64_t h = load_config_text(base, "a.yaml").hash;
@@ -126,6 +142,15 @@ TEST_CASE("each user mistake gives one exact message") {
       {"garbage of 10 MB", std::string(10 << 20, 'x'), {},
        "cfg.yaml: file is 10.0 MiB; a config file is at most 1 MiB of YAML"},
       {"malformed --set", kMinimal, {"train.epochs"}, "--set train.epochs: expected key.path=value"},
+      {"CR in a name (fuzz_config's finding)", "run:\n  name: fmnist-3#\r\r0\r\r \n", {},
+       "cfg.yaml:2:9: run.name: control character 0x0d at offset 9 of the value; names and paths are printable text"},
+      {"tab in a path through --set", kMinimal, {"run.out_dir=\"out\tdir\""},
+       "--set run.out_dir=\"out\tdir\": run.out_dir: control character 0x09 at offset 3 of the value; names and "
+       "paths are printable text"},
+      {"the out_dir token in the name", "run: {name: \"a${run.name}\"}\n", {},
+       "cfg.yaml:1:13: run.name: may not contain ${run.name}"},
+      {"escape character in a path", kMinimal + "data: {dir: \"/data\\e[0m\"}\n", {},
+       "cfg.yaml:3:13: data.dir: control character 0x1b at offset 5 of the value; names and paths are printable text"},
   };
   for (const auto& c : cases) {
     INFO(c.what);
