@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <vector>
 
 #include "comm/mpi/request_wait.h"
@@ -24,9 +25,50 @@ struct HostLink {
   std::vector<HostSlot> slots;
 };
 
+// Transfers still pending when their links were destroyed (error paths only): MPI may still use
+// the buffer, so each stays here with its request until MPI completes it (tested whenever links
+// are destroyed) or MPI is finalized. The list lives for the whole process, so what it holds
+// stays owned (and LeakSanitizer sees it reachable) even when a process exits with some left.
+class AbandonedTransfers {
+ public:
+  static AbandonedTransfers& process() {
+    static auto* const all = new AbandonedTransfers;  // never destroyed: MPI may outlive statics
+    return *all;
+  }
+
+  void add(MPI_Request request, std::unique_ptr<std::byte[]> buffer) {
+    std::lock_guard lock(mutex_);
+    pending_.push_back({request, std::move(buffer)});
+    reap();
+  }
+
+ private:
+  struct Transfer {
+    MPI_Request request;
+    std::unique_ptr<std::byte[]> buffer;
+  };
+
+  // Frees the buffers MPI is done with: every one once MPI is finalized, else those whose request
+  // completed (errors leave the transfer pending: a destructor cannot report them).
+  void reap() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (finalized) {
+      pending_.clear();
+      return;
+    }
+    std::erase_if(pending_, [](Transfer& t) {
+      int done = 0;
+      return MPI_Test(&t.request, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && done;
+    });
+  }
+
+  std::mutex mutex_;
+  std::vector<Transfer> pending_;
+};
+
 // What both sides hold: the links' slots. Destroyed with a request pending (error paths only),
-// a slot's request is freed (a receive cancelled first) and its buffer left to MPI, which may
-// still use it.
+// a slot's transfer (a receive cancelled first) goes to AbandonedTransfers with its buffer.
 class HostLinks {
  protected:
   explicit HostLinks(bool receives) : receives_(receives) {}
@@ -35,8 +77,7 @@ class HostLinks {
       for (HostSlot& slot : link.slots) {
         if (slot.request == MPI_REQUEST_NULL) continue;
         if (receives_) MPI_Cancel(&slot.request);
-        MPI_Request_free(&slot.request);
-        (void)slot.buffer.release();
+        AbandonedTransfers::process().add(slot.request, std::move(slot.buffer));
       }
   }
 

@@ -26,18 +26,24 @@ source "$root/tests/fuzz/tree.sh"
 prepare_instrumented_tree "$root" "$build" sanitize || exit 1
 tests_dir="$build/retort"
 # What the chosen tests run: the build targets named like a test (retort_unit_test) or like a
-# build-tree file in a test's command (mpirun ... exe, the retort binary).
+# build-tree file in a test's command (mpirun ... exe, the retort binary). CTest leaves out the
+# command of a test whose executable is not built yet (bench_list: retort_bench), so commands are
+# read from the CTestTestfile.cmake files instead.
 make_targets=$(cmake --build "$build" --target help | sed -nE 's/^\.\.\. ([A-Za-z0-9_]+).*/\1/p')
 test_targets() {  # LABEL REGEX
   ctest --test-dir "$tests_dir" -L "^$1\$" -R "$2" --show-only=json-v1 | python3 -c '
-import json, os, re, sys
+import glob, json, os, re, sys
 build, targets = os.path.realpath(sys.argv[1]), set(sys.argv[2].split())
+commands = {}
+for testfile in glob.glob(os.path.join(sys.argv[3], "**", "CTestTestfile.cmake"), recursive=True):
+    for name, args in re.findall(r"^add_test\(\[=\[(.+?)\]=\] (.*)\)$", open(testfile).read(), re.M):
+        commands[name] = re.findall(r"\"([^\"]*)\"", args)
 for test in json.load(sys.stdin).get("tests", []):
-    words = [test["name"]] + [w for a in test.get("command") or [] for w in a.split()]
+    words = [test["name"]] + [w for a in commands.get(test["name"], []) for w in a.split()]
     for w in words:
         name = os.path.basename(w)
         if name in targets and (w == test["name"] or os.path.realpath(w).startswith(build + os.sep)):
-            print(name)' "$build" "$make_targets"
+            print(name)' "$build" "$make_targets" "$tests_dir"
 }
 targets=$( (test_targets unit "$unit_tests"; test_targets mpi "$mpi_tests") | sort -u | tr '\n' ' ')
 [ -n "$targets" ] || { echo "sanitize: no tests found in $tests_dir"; exit 1; }
