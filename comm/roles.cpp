@@ -72,8 +72,18 @@ MPI_Comm Roles::pair(int teacher, int student) const {
   return it->second;
 }
 
-void Roles::print_table() const {
-  if (rank_ == 0) log::info("{}", table_.format());
+std::string Roles::describe(Transport logits, Transport gradients) const {
+  std::string text = table_.format();
+  for (int t = 0; t < table_.teachers(); ++t)
+    for (int s : table_.students_of(t))
+      text += fmt::format("  logits teacher {} (rank {}) -> student {} (rank {}): {}\n", t, table_.teacher_rank(t), s,
+                          table_.student_rank(s), transport_name(logits));
+  text += fmt::format("  gradients among the {} students: {}\n", table_.students(), transport_name(gradients));
+  return text;
+}
+
+void Roles::print_table(Transport logits, Transport gradients) const {
+  if (rank_ == 0) log::info("{}", describe(logits, gradients));
 }
 
 }  // namespace retort::comm

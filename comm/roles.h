@@ -4,9 +4,11 @@
 #include <mpi.h>
 
 #include <map>
+#include <string>
 #include <utility>
 
 #include "comm/placement.h"
+#include "comm/transport.h"
 #include "comm/world.h"
 
 namespace retort::comm {
@@ -35,8 +37,10 @@ class Roles {
   // rank 0 in it is the teacher. Throws when this rank is not in the pair.
   MPI_Comm pair(int teacher, int student) const;
 
-  // Logs the assignment table once (rank 0 only; other ranks do nothing).
-  void print_table() const;
+  // The assignment table with the transport of every teacher->student pair's logits and of the
+  // students' gradients; print_table logs it once (rank 0 only; other ranks do nothing).
+  std::string describe(Transport logits, Transport gradients) const;
+  void print_table(Transport logits, Transport gradients) const;
 
  private:
   RoleTable table_;

@@ -63,6 +63,7 @@ struct TeacherConfig {
   std::string source = "online";    // online | cache
   std::string checkpoint;           // required for source=online
   std::string cache_dir;            // required for source=cache
+  std::string device = "auto";      // auto (= the job's device) | cpu | cuda: where online teachers run
 };
 
 // What a teacher hands a student per row / token (distill.targets, resolved when the config loads).
@@ -157,6 +158,15 @@ struct Config {
 
   // Ranks of a `retort train` job: teachers + students for online distillation, else students.
   bool online_teachers() const { return teacher.present && teacher.source == "online"; }
+  // Where online teachers run: teacher.device, or the job's device when it is auto.
+  const std::string& teacher_device() const { return teacher.device == "auto" ? device : teacher.device; }
+  // `transport` resolved (load.cpp refuses the combinations that cannot work): the students'
+  // gradients go over NCCL on GPUs; the teacher->student logits over NCCL when both ends of every
+  // pair are on GPUs (online teachers and students on cuda), else over MPI.
+  const char* gradient_transport() const { return device == "cuda" && transport != "mpi" ? "nccl" : "mpi"; }
+  const char* logits_transport() const {
+    return online_teachers() && device == "cuda" && teacher_device() == "cuda" && transport != "mpi" ? "nccl" : "mpi";
+  }
   int64_t world_size() const { return online_teachers() ? cluster.teachers + cluster.students : cluster.students; }
 };
 

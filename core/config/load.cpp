@@ -191,6 +191,10 @@ void check_cross_rules(Config& cfg, const YAML::Node& root, const Locator& loc, 
   resolve_distill_targets(cfg, root, loc);
   if (cfg.transport == "nccl" && cfg.device != "cuda")
     loc.fail("transport", root["transport"], "nccl needs device: cuda");
+  if (cfg.transport == "nccl" && cfg.online_teachers() && cfg.teacher_device() != "cuda")
+    loc.fail("transport", root["transport"],
+             "nccl carries the teacher logits between GPUs, but teacher.device is cpu: use transport: auto (logits "
+             "over mpi, gradients over nccl) or teacher.device: cuda");
   if (cfg.train.batch_size % cfg.cluster.students != 0)
     loc.fail("train.batch_size", root["train"] ? root["train"]["batch_size"] : YAML::Node(),
              fmt::format("global batch {} does not split evenly across {} students", cfg.train.batch_size,

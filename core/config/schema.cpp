@@ -86,7 +86,7 @@ std::vector<Field> build_schema() {
   add(bind(RETORT_KEY(run.resume), "`auto`: continue from the newest checkpoint in out_dir that verifies; `never`: refuse to start when checkpoints exist.")).with_choices({"auto", "never"}).operational();
   // top-level
   add(bind(RETORT_KEY(device), "Where models and kernels run.")).with_choices({"cpu", "cuda"});
-  add(bind(RETORT_KEY(transport), "How logits and gradients move: `auto` = nccl with device cuda, else mpi.")).with_choices({"auto", "mpi", "nccl"});
+  add(bind(RETORT_KEY(transport), "How logits and gradients move. `auto`: gradients over nccl with device cuda, teacher logits over nccl when teachers and students are both on cuda (teacher.device), else mpi; `nccl`: the same, refused where an end is on the CPU; `mpi`: everything through host memory (not with device cuda).")).with_choices({"auto", "mpi", "nccl"});
   // cluster
   add(bind(RETORT_KEY(cluster.teachers), "Teacher ranks (distillation only). teachers + students must equal the MPI world size.")).with_range(1, 4096).operational();
   add(bind(RETORT_KEY(cluster.students), "Data-parallel student ranks (all ranks in supervised training).")).with_range(1, 65536);
@@ -104,6 +104,7 @@ std::vector<Field> build_schema() {
   // teacher
   add(bind(RETORT_KEY(teacher.source), "`online`: teacher ranks run inference during training; `cache`: read logits written by `retort teach`.")).with_choices({"online", "cache"}).operational();
   add(bind(RETORT_KEY(teacher.checkpoint), "Teacher checkpoint (final.safetensors of a supervised run; its manifest holds the model spec). Required for source online and for `retort teach`."));
+  add(bind(RETORT_KEY(teacher.device), "Where online teacher ranks run: `auto` = the job's `device`; `cpu` teachers may feed cuda students (logits over mpi, uploaded by the student). Teachers run in batch-invariant mode on either. `retort teach` runs on the CPU.")).with_choices({"auto", "cpu", "cuda"});
   add(bind(RETORT_KEY(teacher.cache_dir), "Directory of teacher logits shards (written by `retort teach`, read with source cache).")).operational();
   // student model
   add(bind(RETORT_KEY(student.arch), "Model family of the network this job trains (the student; in supervised training the network itself).")).with_choices({"mlp", "llama"});

@@ -12,6 +12,7 @@
 #include "comm/roles.h"
 #include "core/base/error.h"
 #include "core/base/log.h"
+#include "core/distill/device_channel.h"
 #include "core/distill/distill_objective.h"
 #include "core/distill/lm_cache.h"
 #include "core/distill/lm_distill_objective.h"
@@ -22,6 +23,7 @@
 #include "core/distill/teacher_pool.h"
 #include "core/lm/llama_model.h"
 #include "core/metrics/metrics.h"
+#include "core/train/device.h"
 #include "core/train/run_control.h"
 #include "core/train/student_trainer.h"
 
@@ -53,7 +55,7 @@ comm::RolesConfig roles_config(const Config& cfg) {
 
 comm::ChannelConfig channel_config(const Config& cfg, int64_t first_step, int64_t rows, int64_t vocab) {
   comm::ChannelConfig cc;
-  cc.transport = cfg.transport == "nccl" ? comm::Transport::nccl : comm::Transport::mpi;
+  cc.transport = comm::parse_transport(cfg.logits_transport());
   cc.lookahead = static_cast<int>(cfg.distill.lookahead);
   const auto kind = cfg.distill.topk ? comm::PayloadKind::topk : comm::PayloadKind::dense;
   const DType dtype = parse_dtype(cfg.distill.wire_dtype);
@@ -72,10 +74,29 @@ comm::ChannelConfig channel_config(const Config& cfg, int64_t first_step, int64_
 
 bool is_lm(const Config& cfg) { return cfg.student.arch == "llama"; }
 
+bool device_logits(const Config& cfg) { return comm::parse_transport(cfg.logits_transport()) == comm::Transport::nccl; }
+
+// A teacher's channel: over NCCL its slots are device buffers, so the (host-encoded) targets are
+// uploaded to the teacher's device first, on its stream.
+std::unique_ptr<comm::TeacherChannel> teacher_channel(const Config& cfg, const comm::Roles& roles,
+                                                      comm::ChannelConfig cc, const std::shared_ptr<Compute>& compute) {
+  if (!device_logits(cfg)) return comm::make_teacher_channel(roles, cc);
+  cc.compute_stream = compute->stream();
+  return upload_payloads(compute, comm::make_teacher_channel(roles, cc));
+}
+
+// A student's channel: over NCCL the received payloads stay in the slots' device buffers, read
+// there by the loss on `compute`'s stream.
+std::unique_ptr<comm::StudentChannel> student_channel(const Config& cfg, const comm::Roles& roles,
+                                                      comm::ChannelConfig cc, const std::shared_ptr<Compute>& compute) {
+  if (device_logits(cfg)) cc.compute_stream = compute->stream();
+  return comm::make_student_channel(roles, cc);
+}
+
 // An LM job's channel: messages of `windows` windows per student step, every field checked.
 comm::ChannelConfig lm_channel_config(const Config& cfg, int64_t first_step, const LmTargetsSpec& spec, int64_t windows) {
   comm::ChannelConfig cc;
-  cc.transport = cfg.transport == "nccl" ? comm::Transport::nccl : comm::Transport::mpi;
+  cc.transport = comm::parse_transport(cfg.logits_transport());
   cc.lookahead = static_cast<int>(cfg.distill.lookahead);
   cc.max_payload_bytes = lm_payload_bytes(spec, windows * spec.seq_len);
   cc.timeout_s = cfg.train.step_timeout_s;
@@ -98,13 +119,14 @@ class StudentsEndNotice {
 int run_lm_teacher_rank(const Config& cfg, comm::World& world, const comm::Roles& roles, const DistillOptions& options) {
   Watchdog watchdog(cfg.train.step_timeout_s, fmt::format("teacher {} (rank {})", roles.index(), roles.rank()),
                     abort_job_on_expiry(world));
-  LmTeacherPool pool(cfg);
+  const std::shared_ptr<Compute> compute = make_teacher_compute(cfg);
+  LmTeacherPool pool(cfg, compute);
   int64_t first_step = 0;
   comm::Group(roles.world()).broadcast(first_step, roles.table().student_rank(0));
   const int64_t end_step = options.stop_after_step > 0 ? std::min(options.stop_after_step, pool.plan().total_steps)
                                                        : pool.plan().total_steps;
   const int64_t windows = cfg.train.batch_size / cfg.cluster.students;
-  auto channel = comm::make_teacher_channel(roles, lm_channel_config(cfg, first_step, pool.spec(), windows));
+  auto channel = teacher_channel(cfg, roles, lm_channel_config(cfg, first_step, pool.spec(), windows), compute);
   MetricsWriter metrics((fs::path(cfg.run.out_dir) / fmt::format("teacher-{}.metrics.jsonl", roles.index())).string());
   const auto start = std::chrono::steady_clock::now();
   StudentsEndNotice notice(roles);
@@ -159,14 +181,15 @@ nlohmann::json share_teacher_eval(const comm::Roles& roles, TeacherPool* pool) {
 int run_teacher_rank(const Config& cfg, comm::World& world, const comm::Roles& roles, const DistillOptions& options) {
   Watchdog watchdog(cfg.train.step_timeout_s, fmt::format("teacher {} (rank {})", roles.index(), roles.rank()),
                     abort_job_on_expiry(world));
-  TeacherPool pool(cfg);
+  const std::shared_ptr<Compute> compute = make_teacher_compute(cfg);
+  TeacherPool pool(cfg, compute);
   share_teacher_eval(roles, &pool);
   int64_t first_step = 0;
   comm::Group(roles.world()).broadcast(first_step, roles.table().student_rank(0));
   const int64_t end_step = options.stop_after_step > 0 ? std::min(options.stop_after_step, pool.plan().total_steps)
                                                        : pool.plan().total_steps;
   const int64_t rows = cfg.train.batch_size / cfg.cluster.students;
-  auto channel = comm::make_teacher_channel(roles, channel_config(cfg, first_step, rows, pool.model().classes()));
+  auto channel = teacher_channel(cfg, roles, channel_config(cfg, first_step, rows, pool.model().classes()), compute);
   MetricsWriter metrics((fs::path(cfg.run.out_dir) / fmt::format("teacher-{}.metrics.jsonl", roles.index())).string());
   const auto start = std::chrono::steady_clock::now();
   auto log_step = [&](int64_t step, const TeacherStats& s) {
@@ -212,7 +235,11 @@ int run_lm_student_rank(const Config& cfg, const comm::Roles* roles, StudentTrai
   if (roles) {
     int64_t first_step = trainer.start_step();
     comm::Group(roles->world()).broadcast(first_step, roles->table().student_rank(0));
-    auto channel = comm::make_student_channel(*roles, lm_channel_config(cfg, first_step, spec, trainer.rows_per_rank()));
+    const std::shared_ptr<Compute> compute = trainer.network().compute_ptr();
+    auto channel =
+        student_channel(cfg, *roles, lm_channel_config(cfg, first_step, spec, trainer.rows_per_rank()), compute);
+    // The LM targets are read on the host (LmOnlineSource): a device channel's payloads come down.
+    if (device_logits(cfg)) channel = download_payloads(compute, std::move(channel));
     source = make_lm_online_source(std::move(channel), spec, end_announcer(*roles, trainer));
   } else {
     if (cfg.teacher.checkpoint.empty())
@@ -245,9 +272,10 @@ int run_student_rank(const Config& cfg, comm::World& world, const comm::Roles* r
     extra = share_teacher_eval(*roles, nullptr);
     int64_t first_step = trainer.start_step();
     comm::Group(roles->world()).broadcast(first_step, roles->table().student_rank(0));
+    const std::shared_ptr<Compute> compute = trainer.model().compute_ptr();
     source = make_online_source(
-        comm::make_student_channel(*roles, channel_config(cfg, first_step, trainer.rows_per_rank(), vocab)), vocab,
-        end_announcer(*roles, trainer));
+        student_channel(cfg, *roles, channel_config(cfg, first_step, trainer.rows_per_rank(), vocab), compute), vocab,
+        end_announcer(*roles, trainer), device_logits(cfg) ? compute->device() : Device::cpu);
   } else {
     const CacheSpec expected = expected_cache_spec(cfg, trainer.data().train.size, vocab,
                                                    teacher_fingerprint(cfg.teacher.checkpoint));
@@ -272,7 +300,7 @@ int run_distill(const Config& cfg, comm::World& world, const DistillOptions& opt
   }
   comm::Roles roles(world, roles_config(cfg));
   log::set_identity(world.rank(), comm::role_name(roles.role()));
-  roles.print_table();
+  roles.print_table(comm::parse_transport(cfg.logits_transport()), comm::parse_transport(cfg.gradient_transport()));
   if (roles.is_teacher()) return is_lm(cfg) ? run_lm_teacher_rank(cfg, world, roles, options)
                                             : run_teacher_rank(cfg, world, roles, options);
   return run_student_rank(cfg, world, &roles, roles.students(), options);

@@ -11,8 +11,9 @@ namespace {
 
 class OnlineSource final : public TeacherSource {
  public:
-  OnlineSource(std::unique_ptr<comm::StudentChannel> channel, int64_t vocab, std::function<void(int64_t)> announce_end)
-      : channel_(std::move(channel)), vocab_(vocab), announce_end_(std::move(announce_end)) {}
+  OnlineSource(std::unique_ptr<comm::StudentChannel> channel, int64_t vocab, std::function<void(int64_t)> announce_end,
+               Device payloads)
+      : channel_(std::move(channel)), vocab_(vocab), announce_end_(std::move(announce_end)), payloads_(payloads) {}
   ~OnlineSource() override = default;
 
   kernels::TeacherLogits fetch(int64_t step, std::span<const int64_t> ids) override {
@@ -20,7 +21,9 @@ class OnlineSource final : public TeacherSource {
     if (!view.end_of_stream() && (view.rows() != static_cast<int64_t>(ids.size()) || view.vocab() != vocab_))
       RETORT_RUNTIME_ERROR(fmt::format("step {}: teacher sent {}x{} logits, the student needs {}x{}", step,
                                        view.rows(), view.vocab(), ids.size(), vocab_));
-    return to_kernel_view(view);
+    kernels::TeacherLogits teacher = to_kernel_view(view);
+    for (TensorView* t : {&teacher.logits, &teacher.indices, &teacher.values, &teacher.lse}) t->device = payloads_;
+    return teacher;
   }
   nlohmann::json stats() const override {
     const comm::ChannelStats s = channel_->stats();
@@ -35,6 +38,7 @@ class OnlineSource final : public TeacherSource {
   std::unique_ptr<comm::StudentChannel> channel_;
   int64_t vocab_;
   std::function<void(int64_t)> announce_end_;
+  Device payloads_;
 };
 
 class CacheSource final : public TeacherSource {
@@ -64,8 +68,8 @@ class CacheSource final : public TeacherSource {
 }  // namespace
 
 std::unique_ptr<TeacherSource> make_online_source(std::unique_ptr<comm::StudentChannel> channel, int64_t vocab,
-                                                  std::function<void(int64_t)> announce_end) {
-  return std::make_unique<OnlineSource>(std::move(channel), vocab, std::move(announce_end));
+                                                  std::function<void(int64_t)> announce_end, Device payloads) {
+  return std::make_unique<OnlineSource>(std::move(channel), vocab, std::move(announce_end), payloads);
 }
 
 std::unique_ptr<TeacherSource> make_cache_source(std::unique_ptr<LogitsCacheReader> reader) {

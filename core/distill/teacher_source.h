@@ -25,8 +25,11 @@ class TeacherSource {
 };
 
 // `announce_end(end_step)` tells this student's teachers where the students stopped (may be empty).
+// `payloads`: where the channel's received views point (Device::cuda: the NCCL channel's device
+// slots; the fetched TeacherLogits say so and the loss reads them there, without staging).
 std::unique_ptr<TeacherSource> make_online_source(std::unique_ptr<comm::StudentChannel> channel, int64_t vocab,
-                                                  std::function<void(int64_t)> announce_end);
+                                                  std::function<void(int64_t)> announce_end,
+                                                  Device payloads = Device::cpu);
 std::unique_ptr<TeacherSource> make_cache_source(std::unique_ptr<LogitsCacheReader> reader);
 
 }  // namespace retort::core

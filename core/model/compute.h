@@ -127,10 +127,11 @@ class Compute {
   virtual kernels::XentResult softmax_xent(const float* logits, const int32_t* host_labels, float* dlogits,
                                            int64_t rows, int64_t classes, float grad_scale) = 0;
   // Distillation: kernels/kd_loss.h on f32 logits and dlogits [rows, classes] in compute memory,
-  // then dlogits[i] *= grad_scale. The teacher's tensors, host_labels (null when params.alpha
-  // is 0) and the metric outputs (null = not computed) are host memory: a device Compute uploads
-  // the teacher and labels into reusable staging buffers and downloads the metrics. Returns
-  // when the sums are known.
+  // then dlogits[i] *= grad_scale. host_labels (null when params.alpha is 0) and the metric
+  // outputs (null = not computed) are host memory; the teacher's tensors are host memory, or
+  // this Compute's memory when their views say its device (a device channel's slots). A device
+  // Compute uploads host teachers and labels into reusable staging buffers and downloads the
+  // metrics. Returns when the sums are known.
   virtual kernels::KdLossResult kd_loss(const float* logits, const kernels::TeacherLogits& host_teacher,
                                         const int32_t* host_labels, float* dlogits, int64_t rows, int64_t classes,
                                         const kernels::KdLossParams& params, float grad_scale,

@@ -26,8 +26,10 @@ void* KdStaging::reserve(Slot& slot, size_t bytes) {
 }
 
 TensorView KdStaging::stage(Slot& slot, const TensorView& host) {
+  if (host.device == compute_.device()) return host;  // already in compute memory (a device channel's slot)
   if (host.device != Device::cpu)
-    RETORT_INPUT_ERROR(std::string("kd_loss on ") + compute_.name() + ": teacher logits must be host memory");
+    RETORT_INPUT_ERROR(std::string("kd_loss on ") + compute_.name() + ": teacher logits must be host or " +
+                       device_name(compute_.device()) + " memory");
   TensorView staged = host;
   staged.device = compute_.device();
   staged.data = host.bytes() ? reserve(slot, host.bytes()) : nullptr;

@@ -18,7 +18,8 @@ class KdStaging {
   KdStaging(const KdStaging&) = delete;
   KdStaging& operator=(const KdStaging&) = delete;
 
-  // The host teacher's tensors copied to compute memory (views say compute.device()).
+  // The host teacher's tensors copied to compute memory (views say compute.device()); tensors
+  // already in compute memory (view device == compute.device()) are used where they are.
   kernels::TeacherLogits upload_teacher(const kernels::TeacherLogits& host);
   // labels[rows] in compute memory (null stays null).
   const int32_t* upload_labels(const int32_t* host_labels, int64_t rows);

@@ -11,9 +11,6 @@ void validate_task(const Config& c) {
   if (c.student.arch == "llama") {
     if (c.data.dataset != "tokens" && c.data.dataset != "copy_task")
       RETORT_INPUT_ERROR("student.arch llama needs data.dataset tokens or copy_task, got '" + c.data.dataset + "'");
-    if (c.device != "cpu")
-      RETORT_INPUT_ERROR("student.arch llama runs on device: cpu in this version (the CUDA transformer kernels are not "
-                         "implemented yet), got device: " + c.device);
     if (c.data.dataset == "copy_task" && (c.student.vocab_size < 3 || c.data.seq_len % 2 != 0))
       RETORT_INPUT_ERROR("data.dataset copy_task needs student.vocab_size >= 3 and an even data.seq_len");
     // The shape keys (the data's vocabulary is checked when the data is opened).

@@ -41,9 +41,19 @@ expect 2 "" -- "$retort" config check "$tmp/small-garbage.yaml"
 printf 'run: {name: x}\nteacher: {checkpoint: t}\ncluster: {teachers: 1, students: 2}\n' >"$tmp/world.yaml"
 expect 2 "retort: error: $tmp/world.yaml: cluster: teachers (1) + students (2) = 3 ranks, but the MPI world has 5" -- "$retort" config check "$tmp/world.yaml" --world-size 5
 # The training engine's own checks (device, optimizer, schedule, data) run in `config check` too:
-# a CUDA student with online (CPU) teachers and transport: nccl is refused there with exit 2 (the
-# NCCL logits channel wants teacher logits on a GPU), or as "no CUDA" in a CPU-only build.
-expect 2 "" -- "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --set device=cuda --set transport=nccl
-grep -q "^retort: error: device: cuda" "$tmp/err" || fail "config check with device=cuda, transport=nccl and online teachers: $(head -c 300 "$tmp/err")"
+# CUDA students and teachers (teacher.device auto = device) with transport: nccl are accepted in a
+# CUDA build, refused as "no CUDA" in a CPU-only one; online CPU teachers with transport: nccl are
+# refused where the config loads (the NCCL logits channel carries logits between GPUs).
+expect 2 "retort: error: --set transport=nccl: transport: nccl carries the teacher logits between GPUs, but teacher.device is cpu: use transport: auto (logits over mpi, gradients over nccl) or teacher.device: cuda" -- \
+  "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --set device=cuda --set teacher.device=cpu --set transport=nccl
+expect 2 "retort: error: --set transport=nccl: transport: nccl needs device: cuda" -- \
+  "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --set teacher.device=cuda --set transport=nccl
+if "$retort" version 2>/dev/null | grep -q "cuda/nccl"; then
+  "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --set device=cuda --set transport=nccl "${have_teacher[@]}" >"$tmp/out" 2>"$tmp/err" ||
+    fail "config check of GPU teachers and students over nccl in a CUDA build: $(head -c 300 "$tmp/err")"
+else
+  expect 2 "" -- "$retort" config check "$root/examples/fashion_mnist/distill.yaml" --set device=cuda --set transport=nccl
+  grep -q "^retort: error: device: cuda, but this build has no CUDA" "$tmp/err" || fail "config check with device=cuda, transport=nccl in a CPU build: $(head -c 300 "$tmp/err")"
+fi
 
 finish cli

@@ -124,7 +124,13 @@ refused() {  # refused MESSAGE_PART --set ...
   grep -q "$want" "$tmp/refused.err" || fail "config check $*: message lacks '$want': $(cat "$tmp/refused.err")"
 }
 refused "sampled targets estimate only fkl" --set teacher.checkpoint="$tmp/none.safetensors" --set distill.targets=sampled --set distill.divergence=rkl
-refused "runs on device: cpu in this version" --set device=cuda
+# A llama student on device: cuda (the CUDA transformer kernels; tests/unit/engine_compute
+# lm_task_device_unit holds its step to the CPU's) is accepted by a CUDA build, refused by a CPU one.
+if "$retort" version | grep -q "cuda/nccl"; then
+  "$retort" config check "$tmp/copy.yaml" --set device=cuda >/dev/null || fail "config check of a llama student on device: cuda"
+else
+  refused "device: cuda, but this build has no CUDA" --set device=cuda
+fi
 refused "needs data.dataset tokens or copy_task" --set data.dataset=fashion_mnist
 refused "copy_task needs student.vocab_size" --set data.seq_len=15
 refused "is shorter than data.seq_len" --set student.max_seq_len=8

@@ -1,6 +1,9 @@
 // Roles on a live world: the table agrees with the pure placement for this machine's nodes
 // (one real node, or emulated ones), the students communicator, and working pair communicators.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <string>
 
 #include <vector>
 
@@ -34,7 +37,16 @@ TEST_CASE("roles: live tables, students communicator and pair communicators", "[
     const RoleTable expected(config, nodes);
     CHECK(roles.table().format() == expected.format());
     CHECK(roles.table().nodes() == (config.emulate_nodes ? config.emulate_nodes : 1));
-    roles.print_table();
+    roles.print_table(Transport::nccl, Transport::mpi);
+    // The transport of every pair and of the gradients, one line each.
+    const std::string described = roles.describe(Transport::nccl, Transport::mpi);
+    CHECK(described.rfind(expected.format(), 0) == 0);
+    for (int t = 0; t < expected.teachers(); ++t)
+      for (int s : expected.students_of(t))
+        CHECK(described.find(fmt::format("  logits teacher {} (rank {}) -> student {} (rank {}): nccl\n", t,
+                                         expected.teacher_rank(t), s, expected.student_rank(s))) != std::string::npos);
+    CHECK(described.find(fmt::format("  gradients among the {} students: mpi\n", config.students)) !=
+          std::string::npos);
 
     if (roles.is_student()) {
       int size = 0, rank = -1;

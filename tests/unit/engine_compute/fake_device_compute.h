@@ -14,11 +14,13 @@ namespace retort::core::test {
 
 class FakeDeviceCompute final : public CpuCompute {
  public:
+  explicit FakeDeviceCompute(bool batch_invariant = false) : CpuCompute(batch_invariant) {}
   Device device() const override { return Device::cuda; }
   std::string name() const override { return "fake-device"; }
   bool host_memory() const override { return false; }
 
   int uploads = 0, downloads = 0;
+  int device_teachers = 0;  // kd_loss calls whose teacher was already in device memory
 
   void* allocate(size_t bytes) override {
     void* p = CpuCompute::allocate(bytes);
@@ -97,18 +99,24 @@ class FakeDeviceCompute final : public CpuCompute {
            "softmax_xent (labels on the host)");
     return CpuCompute::softmax_xent(logits, labels, dlogits, rows, classes, grad_scale);
   }
-  // Stages the host teacher and labels into fake-device memory (KdStaging, as the CUDA Compute
-  // does), runs the CPU kernel on the staged copies, downloads the metrics.
+  // Stages a host teacher and the labels into fake-device memory (KdStaging, as the CUDA Compute
+  // does) or takes a teacher already there (a device channel's slots: views say Device::cuda and
+  // lie in live allocations), runs the CPU kernel on the device copies, downloads the metrics.
   kernels::KdLossResult kd_loss(const float* logits, const kernels::TeacherLogits& teacher, const int32_t* labels,
                                 float* dlogits, int64_t rows, int64_t classes, const kernels::KdLossParams& params,
                                 float grad_scale, const kernels::KdLossMetrics& metrics) override {
-    const bool teacher_host = teacher.kind == kernels::TeacherLogits::Kind::dense
-                                  ? !on_device(teacher.logits.data)
-                                  : !on_device(teacher.indices.data) && !on_device(teacher.values.data) &&
-                                        !on_device(teacher.lse.data);
-    expect(dev(logits, rows * classes) && dev(dlogits, rows * classes) && teacher_host && !on_device(labels) &&
-               !on_device(metrics.teacher_entropy) && !on_device(metrics.top1_agree),
-           "kd_loss (teacher, labels and metrics on the host)");
+    const bool dense = teacher.kind == kernels::TeacherLogits::Kind::dense;
+    auto where = [&](bool device) {
+      auto at = [&](const TensorView& v) {
+        return device ? on_device(v.data, v.bytes()) && v.device == Device::cuda : !on_device(v.data) && v.device == Device::cpu;
+      };
+      return dense ? at(teacher.logits) : at(teacher.indices) && at(teacher.values) && at(teacher.lse);
+    };
+    const bool teacher_on_device = where(true);
+    if (teacher_on_device) ++device_teachers;
+    expect(dev(logits, rows * classes) && dev(dlogits, rows * classes) && (teacher_on_device || where(false)) &&
+               !on_device(labels) && !on_device(metrics.teacher_entropy) && !on_device(metrics.top1_agree),
+           "kd_loss (teacher all on the host or all on the device; labels and metrics on the host)");
     kernels::TeacherLogits staged = kd_staging_.upload_teacher(teacher);
     const bool staged_on_device =
         staged.kind == kernels::TeacherLogits::Kind::dense

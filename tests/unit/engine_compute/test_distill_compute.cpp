@@ -145,14 +145,30 @@ TEST_CASE("the distillation objective on device memory equals the CPU one bitwis
   REQUIRE(cpu_record.at("teacher_entropy").get<double>() > 0);
 }
 
-TEST_CASE("the device kd_loss refuses teacher logits already in device memory", "[engine][compute][distill]") {
+TEST_CASE("the device kd_loss reads teacher logits already in device memory where they are", "[engine][compute][distill]") {
   auto fake = std::make_shared<FakeDeviceCompute>();
   const int64_t rows = 2, vocab = 5;
+  std::vector<float> host_z(rows * vocab), host_t(rows * vocab);
+  for (size_t i = 0; i < host_z.size(); ++i) host_z[i] = 0.3f * static_cast<float>(i % 7) - 1.f, host_t[i] = 0.2f * static_cast<float>(i % 5);
   ComputeBuffer z(fake, rows * vocab), dz(fake, rows * vocab), t(fake, rows * vocab);
-  const auto teacher = kernels::TeacherLogits::dense(
+  fake->upload(z.data(), host_z.data(), z.bytes());
+  fake->upload(t.data(), host_t.data(), t.bytes());
+  const auto on_device = kernels::TeacherLogits::dense(
       retort::TensorView{t.data(), retort::DType::f32, rows, vocab, retort::Device::cuda});
-  REQUIRE_THROWS_WITH(fake->kd_loss(z.data(), teacher, nullptr, dz.data(), rows, vocab, kernels::KdLossParams{}, 1.f, {}),
-                      Catch::Contains("on the host"));
+  const auto on_host = kernels::TeacherLogits::dense(
+      retort::TensorView{host_t.data(), retort::DType::f32, rows, vocab, retort::Device::cpu});
+  const int uploads = fake->uploads;
+  const auto a = fake->kd_loss(z.data(), on_device, nullptr, dz.data(), rows, vocab, kernels::KdLossParams{}, 1.f, {});
+  REQUIRE(fake->uploads == uploads);  // read in place: nothing staged
+  REQUIRE(fake->device_teachers == 1);
+  const auto b = fake->kd_loss(z.data(), on_host, nullptr, dz.data(), rows, vocab, kernels::KdLossParams{}, 1.f, {});
+  REQUIRE(fake->uploads == uploads + 1);  // a host teacher is staged
+  REQUIRE(a.loss == b.loss);
+  // A view that says device but points at host memory is a bug the fake device catches.
+  const auto mislabeled = kernels::TeacherLogits::dense(
+      retort::TensorView{host_t.data(), retort::DType::f32, rows, vocab, retort::Device::cuda});
+  REQUIRE_THROWS_WITH(fake->kd_loss(z.data(), mislabeled, nullptr, dz.data(), rows, vocab, kernels::KdLossParams{}, 1.f, {}),
+                      Catch::Contains("teacher all on the host or all on the device"));
 }
 
 TEST_CASE("a few distillation steps on device memory train bitwise like the CPU", "[engine][compute][distill]") {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/config/load.h"
 #include "core/model/model.h"
 #include "core/optim/optimizer.h"
 #include "core/train/device.h"
@@ -188,14 +189,19 @@ TEST_CASE("device: is validated with the key named", "[engine][device]") {
   c.transport = "mpi";
   REQUIRE_THROWS_WITH(validate_device(c), Catch::Contains("transport: mpi"));
   c.transport = "auto";
-  c.teacher.present = true;  // distillation: a CUDA student, CPU teachers
+  c.teacher.present = true;  // distillation: CUDA students and teachers
   REQUIRE_NOTHROW(validate_device(c));
-  c.teacher.source = "cache";
   c.transport = "nccl";
   REQUIRE_NOTHROW(validate_device(c));
-  c.teacher.source = "online";  // CPU teachers' logits cannot go over the NCCL logits channel
-  REQUIRE_THROWS_WITH(validate_device(c), Catch::Contains("transport: nccl") && Catch::Contains("teachers run on the CPU"));
+  c.teacher.source = "cache";
+  REQUIRE_NOTHROW(validate_device(c));
+  c.teacher.source = "online";
+  c.teacher.device = "cpu";  // CPU teachers' logits cannot go over the NCCL logits channel
+  REQUIRE_THROWS_WITH(validate_device(c), Catch::Contains("transport: nccl carries the teacher logits between GPUs") &&
+                                              Catch::Contains("teacher.device is cpu"));
   c.transport = "auto";
+  REQUIRE_NOTHROW(validate_device(c));
+  c.teacher.device = "auto";
 #else
   REQUIRE_THROWS_WITH(validate_device(c), Catch::Contains("no CUDA"));
 #endif
@@ -206,4 +212,49 @@ TEST_CASE("device: is validated with the key named", "[engine][device]") {
   } catch (const retort::Error& e) {
     REQUIRE(e.kind() == retort::ErrorKind::input);
   }
+}
+
+TEST_CASE("transport: auto resolves per pair; nccl is refused where an end is on the CPU", "[engine][device][transport]") {
+  Config c;
+  REQUIRE(std::string(c.gradient_transport()) == "mpi");
+  REQUIRE(std::string(c.logits_transport()) == "mpi");
+  c.teacher.present = true;
+  c.device = "cuda";  // GPU students, teachers on the job's device: NCCL for logits and gradients
+  REQUIRE(c.teacher_device() == "cuda");
+  REQUIRE(std::string(c.gradient_transport()) == "nccl");
+  REQUIRE(std::string(c.logits_transport()) == "nccl");
+  c.teacher.device = "cpu";  // CPU teachers feeding GPU students: logits over MPI
+  REQUIRE(std::string(c.logits_transport()) == "mpi");
+  REQUIRE(std::string(c.gradient_transport()) == "nccl");
+  c.teacher.device = "cuda";
+  c.device = "cpu";  // GPU teachers feeding CPU students: everything over MPI
+  REQUIRE(std::string(c.logits_transport()) == "mpi");
+  REQUIRE(std::string(c.gradient_transport()) == "mpi");
+  c.device = "cuda";
+  c.teacher.source = "cache";  // no online teachers, no logits channel
+  REQUIRE(std::string(c.logits_transport()) == "mpi");
+
+  // The refusals, as `retort config check` prints them (file, line:column, key).
+  const std::string teacher = "run: {name: x}\nteacher: {checkpoint: t.safetensors}\n";
+  REQUIRE_THROWS_WITH(load_config_text("transport: nccl\n" + teacher, "a.yaml"),
+                      Catch::StartsWith("a.yaml:1:12: transport: nccl needs device: cuda"));
+  REQUIRE_THROWS_WITH(load_config_text("run: {name: x}\ndevice: cuda\ntransport: nccl\nteacher: {checkpoint: t, device: cpu}\n", "b.yaml"),
+                      Catch::StartsWith("b.yaml:3:12: transport: nccl carries the teacher logits between GPUs, but "
+                                        "teacher.device is cpu: use transport: auto (logits over mpi, gradients over "
+                                        "nccl) or teacher.device: cuda"));
+  REQUIRE_NOTHROW(load_config_text("device: cuda\ntransport: nccl\n" + teacher, "c.yaml"));
+  REQUIRE_NOTHROW(load_config_text("run: {name: x}\ndevice: cuda\ntransport: auto\nteacher: {checkpoint: t, device: cpu}\n", "d.yaml"));
+  REQUIRE_THROWS_WITH(load_config_text("run: {name: x}\nteacher: {checkpoint: t, device: tpu}\n", "e.yaml"),
+                      Catch::Contains("teacher.device") && Catch::Contains("tpu"));
+  Config d;
+  d.teacher.present = true;
+  d.teacher.device = "cuda";
+#ifndef RETORT_HAVE_CUDA
+  REQUIRE_THROWS_WITH(validate_device(d), Catch::StartsWith("teacher.device: cuda, but this build has no CUDA (configure "
+                                                            "with RETORT_CUDA=ON and nvcc present)"));
+#else
+  REQUIRE_NOTHROW(validate_device(d));  // GPU teachers, CPU students
+#endif
+  d.transport = "nccl";
+  REQUIRE_THROWS_WITH(validate_device(d), Catch::StartsWith("transport: nccl needs device: cuda"));
 }
