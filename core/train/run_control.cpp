@@ -80,8 +80,8 @@ void Watchdog::beat(int64_t step, const char* phase) {
 void Watchdog::relay_stop() {
   if (g_stop_signal && !relay_sent_) {
     relay_sent_ = true;
-    log::warn("{}: stop requested by a signal; telling the other {} rank(s), the students stop at their next step "
-              "boundary (checkpoint, exit {})", who_, relay_size_ - 1, kExitPreempted);
+    log::warn("{}: stop requested by a signal; telling the other {} rank(s): the job stops at its next step "
+              "boundary (students checkpoint) or teach shard boundary, exit {}", who_, relay_size_ - 1, kExitPreempted);
     for (int r = 0; r < relay_size_; ++r)
       if (r != relay_rank_) comm::world_group().send(relay_rank_, r, kStopRelayTag);
   }
