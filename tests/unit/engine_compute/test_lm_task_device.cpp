@@ -1,9 +1,10 @@
 // An LM student's training step (LmTask: Llama forward, chunked head + KD/CE loss, backward,
 // optimizer) on device Computes against the CPU: on the fake device (the CPU kernels behind
 // separate, checked memory) the weights after every step are bitwise the CPU's; with the CUDA
-// transformer kernels and invariant linear on the SIMT emulator (EmulatedCudaCompute) the loss
-// is within 1e-5 relative and every weight within 1e-5 + 1e-3·|cpu| after 3 steps (the CUDA
-// attention's and rmsnorm backward's sum orders differ from the CPU's).
+// transformer kernels on the SIMT emulator (EmulatedCudaCompute) the loss is within 5e-6
+// relative and every weight within 5e-6 + 1e-4·|cpu| after 3 AdamW steps (the CUDA attention's
+// and rmsnorm backward's sum orders differ from the CPU's; measured: at most 4.9e-7 relative
+// and 1.1e-6 absolute).
 #include "tests/unit/transformer_cuda/emulated_cuda_compute.h"
 // The emulator's built-ins must come first.
 #include <catch2/catch.hpp>
@@ -110,12 +111,12 @@ train: {{batch_size: 4, epochs: 1}}
     REQUIRE(emulated->transformer_ops > 0);
     for (int s = 0; s < kSteps; ++s) {
       CAPTURE(s, cpu.losses[s], on_emulated.losses[s]);
-      REQUIRE(std::fabs(on_emulated.losses[s] - cpu.losses[s]) <= 1e-5 * std::fabs(cpu.losses[s]));
+      REQUIRE(std::fabs(on_emulated.losses[s] - cpu.losses[s]) <= 5e-6 * std::fabs(cpu.losses[s]));
     }
     REQUIRE(on_emulated.params.size() == cpu.params.size());
     for (size_t i = 0; i < cpu.params.size(); ++i) {
       CAPTURE(i, cpu.params[i], on_emulated.params[i]);
-      REQUIRE(std::fabs(on_emulated.params[i] - cpu.params[i]) <= 1e-5 + 1e-3 * std::fabs(cpu.params[i]));
+      REQUIRE(std::fabs(on_emulated.params[i] - cpu.params[i]) <= 5e-6 + 1e-4 * std::fabs(cpu.params[i]));
     }
   }
   fs::remove_all(dir);
