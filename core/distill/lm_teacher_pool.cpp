@@ -162,7 +162,10 @@ void LmTeacherPool::compute(std::span<const int64_t> ids, LmTargets& out) {
       sample_ids_[w * T + t] = ids[w];
       positions_[w * T + t] = static_cast<int32_t>(t);
     }
+  const auto t0 = Clock::now();
   const float* hidden = model_->forward(inputs_.data(), LmBatch{windows, T, false});
+  const auto t1 = Clock::now();
+  trunk_s_ += std::chrono::duration<double>(t1 - t0).count();
   EncodeSpec enc;
   enc.kind = spec_.kind;
   enc.k = spec_.k;
@@ -173,6 +176,7 @@ void LmTeacherPool::compute(std::span<const int64_t> ids, LmTargets& out) {
   enc.positions = positions_.data();
   // The head's first spec_.vocab rows (all of them unless distill.vocab_truncate cut a padded head).
   out = encode_targets(head_, hidden, model_->head_weight(), rows, model_->config().dim, spec_.vocab, enc);
+  head_s_ += seconds_since(t1);
 }
 
 LmTeacherStats LmTeacherPool::serve(const comm::RoleTable& table, int teacher, int64_t first_step, int64_t end_step,

@@ -68,6 +68,9 @@ class LmTeacherPool {
   // window's targets depend only on the window (batch-invariant forward, draws keyed by
   // (seed, window id, position)), never on how windows are grouped.
   void compute(std::span<const int64_t> ids, LmTargets& out);
+  // Seconds compute() spent so far in the trunk's forward and in the head + target encoding.
+  double trunk_seconds() const { return trunk_s_; }
+  double head_seconds() const { return head_s_; }
 
   struct ServeHooks {
     std::function<void(int64_t step, const char* phase)> beat;
@@ -88,6 +91,7 @@ class LmTeacherPool {
   std::unique_ptr<LlamaModel> model_;
   std::vector<int32_t> windows_, inputs_, positions_;  // one compute(): [w, T + 1], [w·T], [w·T]
   std::vector<int64_t> sample_ids_;                    // [w·T]: each token's window id
+  double trunk_s_ = 0, head_s_ = 0;                    // compute()'s two parts, summed
 };
 
 }  // namespace retort::core

@@ -11,6 +11,7 @@
 
 #include "core/base/error.h"
 #include "kernels/dropout.h"
+#include "kernels/target_rows.h"
 
 namespace retort::core {
 namespace {
@@ -24,19 +25,15 @@ double draw_uniform(uint64_t seed, int64_t sample_id, int32_t position, int32_t 
   return static_cast<double>(mix64(key ^ (static_cast<uint64_t>(m) + 1) * 0xd1b54a32d192ed03ull) >> 11) * 0x1p-53;
 }
 
-// e_j = exp(t_j/T − max/T) in double; returns lse = max/T + log Σ e_j. Non-finite logits throw.
-double exp_row(const float* t, int64_t V, double inv_t, std::vector<double>& e, int64_t row) {
-  float m = -INFINITY;
-  for (int64_t j = 0; j < V; ++j) {
-    if (!std::isfinite(t[j]))
-      RETORT_RUNTIME_ERROR(fmt::format("encode_targets: teacher logit {} of row {} is not finite", j, row));
-    m = std::max(m, t[j]);
+// lse = max/T + log Σ_j exp((t_j − max)/T) (kernels/target_rows.h), with the terms in e when
+// not null. Non-finite logits throw, naming the first.
+double row_lse(const float* t, int64_t V, float temperature, float* e, int64_t row) {
+  const kernels::RowExpSum r = kernels::row_exp_sum(t, V, 1.0f / temperature, e);
+  if (!r.finite) {
+    const int64_t j = std::find_if(t, t + V, [](float v) { return !std::isfinite(v); }) - t;
+    RETORT_RUNTIME_ERROR(fmt::format("encode_targets: teacher logit {} of row {} is not finite", j, row));
   }
-  e.resize(static_cast<size_t>(V));
-  const double mt = static_cast<double>(m) * inv_t;
-  double s = 0;
-  for (int64_t j = 0; j < V; ++j) s += e[j] = std::exp(static_cast<double>(t[j]) * inv_t - mt);
-  return mt + std::log(s);
+  return static_cast<double>(r.max) / static_cast<double>(temperature) + std::log(r.sum);
 }
 
 void store_value(LmTargets& out, size_t at, float v) {
@@ -48,30 +45,25 @@ void store_value(LmTargets& out, size_t at, float v) {
   }
 }
 
-void encode_topk(const float* t, int64_t row, LmTargets& out, std::vector<uint32_t>& order, std::vector<double>& e) {
+void encode_topk(const float* t, int64_t row, LmTargets& out, std::vector<float>& best) {
   const int64_t V = out.vocab, k = out.k;
-  out.lse[row] = static_cast<float>(exp_row(t, V, 1.0 / out.temperature, e, row));
-  order.resize(static_cast<size_t>(V));
-  std::iota(order.begin(), order.end(), 0u);
-  std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                    [t](uint32_t a, uint32_t b) { return t[a] > t[b] || (t[a] == t[b] && a < b); });
-  for (int64_t c = 0; c < k; ++c) {
-    const size_t at = static_cast<size_t>(row * k + c);
-    out.indices[at] = order[c];
-    store_value(out, at, t[order[c]]);
-  }
+  out.lse[row] = static_cast<float>(row_lse(t, V, out.temperature, nullptr, row));
+  best.resize(static_cast<size_t>(k));
+  kernels::row_topk(t, V, k, out.indices.data() + row * k, best.data());
+  for (int64_t c = 0; c < k; ++c) store_value(out, static_cast<size_t>(row * k + c), best[c]);
 }
 
 void encode_sampled(const float* t, int64_t row, const EncodeSpec& spec, LmTargets& out,
-                    std::vector<double>& u, std::vector<double>& e) {
+                    std::vector<double>& u, std::vector<float>& e) {
   const int64_t V = out.vocab, n = out.k;
   const double inv_t = 1.0 / out.temperature;
-  const double lse = exp_row(t, V, inv_t, e, row);
+  e.resize(static_cast<size_t>(V));
+  const double lse = row_lse(t, V, out.temperature, e.data(), row);
   u.resize(static_cast<size_t>(n));
   for (int64_t m = 0; m < n; ++m)
     u[m] = draw_uniform(out.seed, spec.sample_ids[row], spec.positions[row], static_cast<int32_t>(m));
   std::sort(u.begin(), u.end());
-  const double total = std::accumulate(e.begin(), e.end(), 0.0);  // the same order as exp_row's sum
+  const double total = std::accumulate(e.begin(), e.end(), 0.0);  // the same order as the sweep's cdf
   uint32_t* ids = out.indices.data() + row * n;
   uint16_t* counts = out.counts.data() + row * n;
   float* logp = out.log_probs.data() + row * n;
@@ -80,7 +72,7 @@ void encode_sampled(const float* t, int64_t row, const EncodeSpec& spec, LmTarge
   double cdf = 0;
   for (int64_t j = 0; j < V && m < n; ++j) {
     if (e[j] > 0) last_positive = j;
-    cdf += e[j];
+    cdf += static_cast<double>(e[j]);
     int64_t hits = 0;
     while (m < n && u[m] * total < cdf) ++m, ++hits;
     if (hits) ids[slots] = static_cast<uint32_t>(j), counts[slots++] = static_cast<uint16_t>(hits);
@@ -176,8 +168,8 @@ void encode_rows(const float* host_logits, int64_t row0, int64_t rows, const Enc
   if (out.kind == TargetKind::sampled && (spec.sample_ids == nullptr || spec.positions == nullptr))
     RETORT_INPUT_ERROR("encode_targets: sampled targets need sample_ids and positions (the draws' keys)");
   const int64_t V = out.vocab;
-  thread_local std::vector<double> e, u;
-  thread_local std::vector<uint32_t> order;
+  thread_local std::vector<double> u;
+  thread_local std::vector<float> e;
   for (int64_t i = 0; i < rows; ++i) {
     const float* t = host_logits + i * V;
     const int64_t row = row0 + i;
@@ -185,7 +177,7 @@ void encode_rows(const float* host_logits, int64_t row0, int64_t rows, const Enc
       case TargetKind::dense:
         for (int64_t j = 0; j < V; ++j) store_value(out, static_cast<size_t>(row * V + j), t[j]);
         break;
-      case TargetKind::topk: encode_topk(t, row, out, order, e); break;
+      case TargetKind::topk: encode_topk(t, row, out, e); break;
       case TargetKind::sampled: encode_sampled(t, row, spec, out, u, e); break;
     }
   }

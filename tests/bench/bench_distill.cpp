@@ -17,6 +17,7 @@
 #include "core/base/error.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/distill/distill_objective.h"
+#include "core/distill/lm_teacher_pool.h"
 #include "core/distill/run_distill.h"
 #include "core/distill/teacher_pool.h"
 #include "core/train/student_trainer.h"
@@ -78,6 +79,19 @@ void set_llama_shape(Config& cfg, const std::vector<int64_t>& dim_layers) {
   cfg.student.ffn_dim = 2 * dim_layers[0];
 }
 
+// The LM teacher alone (the other rank idle): ms per step of its trunk and of its head + target
+// encoding, over `steps` steps of the job's batch.
+std::pair<double, double> lm_teacher_alone_ms(const Config& cfg, int64_t steps) {
+  LmTeacherPool pool(cfg);
+  LmTargets targets;
+  std::vector<int64_t> ids(static_cast<size_t>(cfg.train.batch_size));
+  for (int64_t s = 0; s < steps; ++s) {
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = (s * static_cast<int64_t>(ids.size()) + static_cast<int64_t>(i)) % pool.train_windows();
+    pool.compute(ids, targets);
+  }
+  return {1e3 * pool.trunk_seconds() / steps, 1e3 * pool.head_seconds() / steps};
+}
+
 // The LM job: online (1 teacher + 1 student rank) vs the student alone reading the LM targets
 // cache `retort teach` writes (both ranks teach), tokens/s of the same job in the same run.
 int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& student, const std::vector<int64_t>& teacher) {
@@ -124,6 +138,9 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
   cfg.run.out_dir = (dir / "online").string();
   run_distill(cfg, world);
   sleeping_barrier();
+  std::pair<double, double> teacher_alone{0, 0};
+  if (rank == 0) teacher_alone = lm_teacher_alone_ms(cfg, std::min<int64_t>(steps, 40));
+  sleeping_barrier();
 
   // 2. Cached: `retort teach` on both ranks, then rank 1 trains from the cache alone.
   cfg.teacher.source = "cache";
@@ -151,6 +168,8 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
                  {"online_teacher_wait_fraction", online.value("teacher_wait_fraction", 0.0)},
                  {"cached_teacher_wait_fraction", cached.value("teacher_wait_fraction", 0.0)},
                  {"teacher_forward_ms_per_step", forward_ms},
+                 {"teacher_alone_trunk_ms_per_step", teacher_alone.first},
+                 {"teacher_alone_head_encode_ms_per_step", teacher_alone.second},
                  {"cached_student_step_ms", 1e3 * tokens_per_step / off},
                  {"load_average_1min", load_average()},
                  {"baseline_triad_gbps", bench::triad_gbps()},
