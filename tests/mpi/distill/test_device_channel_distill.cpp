@@ -34,9 +34,9 @@
 #include "core/distill/lm_wire.h"
 #include "core/distill/teacher_pool.h"
 #include "core/distill/teacher_source.h"
-#include "core/optim/optimizer.h"
-#include "core/train/student_task.h"
 #include "tests/mpi/distill/fake_device_slots.h"
+#include "tests/support/student_steps.h"
+#include "tests/support/tiny_llama.h"
 #include "tests/unit/engine_compute/fake_device_compute.h"
 
 using namespace retort;
@@ -108,41 +108,19 @@ Config mlp_job(const fs::path& dir, int64_t topk, int64_t teachers) {
   return cfg;
 }
 
-struct StudentRun {
-  std::vector<float> params;
-  std::vector<double> losses;
-};
-
 // The teachers serve kSteps steps; the student trains kSteps steps on them (its result).
-StudentRun run_mlp(const comm::Roles& roles, const Config& cfg, const Ends& ends) {
-  StudentRun run;
+test::StudentSteps run_mlp(const comm::Roles& roles, const Config& cfg, const Ends& ends) {
   if (roles.is_teacher()) {
     TeacherPool pool(cfg, ends.teacher);
     auto channel = teacher_channel(roles, mlp_channel(cfg, pool.model().classes()), ends);
     pool.serve(roles.table(), roles.index(), 0, kSteps, *channel, {});
-    return run;
+    return {};
   }
-  auto task = make_student_task(cfg, ends.student);
-  task->initialize(static_cast<uint64_t>(cfg.run.seed));
-  Network& net = task->network();
-  Optimizer optimizer(cfg.optim, net.num_params(), ends.student);
-  const Sampler sampler(static_cast<uint64_t>(cfg.run.seed), task->num_samples(), cfg.train.batch_size);
   const int64_t vocab = 10;
   auto source = make_online_source(student_channel(roles, mlp_channel(cfg, vocab), ends), vocab, {},
                                    ends.device_slots ? Device::cuda : Device::cpu);
   DistillObjective objective(cfg.distill, std::move(source), ends.student);
-  for (int64_t step = 0; step < kSteps; ++step) {
-    const auto ids = sampler.ids(0, step, 0, 1);
-    const StepBatch batch{step, 0, ids, nullptr, static_cast<int64_t>(ids.size())};
-    const ObjectiveResult out = task->forward_loss(objective, batch, 1.0f / static_cast<float>(cfg.train.batch_size));
-    run.losses.push_back(out.loss_sum);
-    task->backward({});
-    REQUIRE(optimizer.step(net.device_params(), net.device_grads(), cfg.optim.lr).applied);
-  }
-  objective.finish(kSteps);
-  const std::span<const float> p = std::as_const(net).params();
-  run.params.assign(p.begin(), p.end());
-  return run;
+  return test::train_student_steps(cfg, ends.student, objective, kSteps);
 }
 
 fs::path shared_dir(const comm::World& world, const std::string& name) {
@@ -173,15 +151,15 @@ TEST_CASE("MLP: device teacher -> device-slot channel -> device student equals t
   for (const int64_t topk : {int64_t{0}, int64_t{3}}) {
     CAPTURE(topk);
     const Config cfg = mlp_job(dir, topk, world.size() - 1);
-    const StudentRun cpu = run_mlp(roles, cfg, {cpu_compute_batch_invariant(), cpu_compute(), false});
+    const test::StudentSteps cpu = run_mlp(roles, cfg, {cpu_compute_batch_invariant(), cpu_compute(), false});
 
     auto fake_teacher = std::make_shared<test::FakeDeviceCompute>(/*batch_invariant=*/true);
     auto fake_student = std::make_shared<test::FakeDeviceCompute>();
-    const StudentRun fake = run_mlp(roles, cfg, {fake_teacher, fake_student, true});
+    const test::StudentSteps fake = run_mlp(roles, cfg, {fake_teacher, fake_student, true});
 
     auto emulated_teacher = std::make_shared<test::EmulatedCudaCompute>(/*batch_invariant=*/true);
     auto fake_student2 = std::make_shared<test::FakeDeviceCompute>();
-    const StudentRun emulated = run_mlp(roles, cfg, {emulated_teacher, fake_student2, true});
+    const test::StudentSteps emulated = run_mlp(roles, cfg, {emulated_teacher, fake_student2, true});
 
     if (roles.is_teacher()) {
       // This teacher's steps (teachers take turns): its host-encoded targets went up to the device.
@@ -206,18 +184,6 @@ TEST_CASE("MLP: device teacher -> device-slot channel -> device student equals t
 }
 
 namespace {
-
-Config lm_job(const std::string& teacher, const std::string& distill, int teachers) {
-  return load_config_text(fmt::format(R"(
-run: {{name: t, seed: 4}}
-data: {{dataset: copy_task, seq_len: 8, copy_train_size: 64}}
-student: {{arch: llama, vocab_size: 12, dim: 16, n_layers: 1, n_heads: 2}}
-teacher: {{checkpoint: {}}}
-cluster: {{teachers: {}, students: 1}}
-distill: {{{}}}
-train: {{batch_size: 4, epochs: 1}}
-)", teacher, teachers, distill), "job.yaml");
-}
 
 // Every field of the targets the student received, as bytes, step after step.
 void append_targets(std::vector<uint8_t>& out, const LmTargets& t) {
@@ -273,18 +239,13 @@ TEST_CASE("LM: device teacher -> device-slot channel -> student targets equal th
   const std::string teacher = (dir / "teacher.safetensors").string();
   if (world.rank() == 0) {
     fs::create_directories(dir);
-    LlamaConfig c;
-    c.vocab_size = 12, c.dim = 16, c.n_layers = 1, c.n_heads = 2, c.n_kv_heads = 1, c.ffn_dim = 32;
-    c.max_seq_len = 8;
-    LlamaModel model(c);
-    model.initialize(17);
-    save_model(model, teacher);
+    test::save_tiny_llama_teacher(teacher);
   }
   MPI_Barrier(MPI_COMM_WORLD);
   comm::Roles roles(world, teachers_and_a_student(world.size()));
   for (const char* distill : {"targets: dense", "targets: topk, topk: 3", "targets: sampled, samples: 5"}) {
     CAPTURE(distill);
-    const Config cfg = lm_job(teacher, distill, world.size() - 1);
+    const Config cfg = test::tiny_copy_distill_job(teacher, distill, world.size() - 1, 1, 4);
     const auto cpu = run_lm(roles, cfg, {cpu_compute_batch_invariant(), cpu_compute(), false});
     auto fake_teacher = std::make_shared<test::FakeDeviceCompute>(/*batch_invariant=*/true);
     auto fake_student = std::make_shared<test::FakeDeviceCompute>();

@@ -15,12 +15,10 @@
 #include <filesystem>
 #include <vector>
 
-#include "core/checkpoint/checkpoint.h"
-#include "core/config/load.h"
 #include "core/distill/lm_distill_objective.h"
 #include "core/distill/lm_teacher_pool.h"
-#include "core/optim/optimizer.h"
-#include "core/train/student_task.h"
+#include "tests/support/student_steps.h"
+#include "tests/support/tiny_llama.h"
 #include "tests/unit/engine_compute/fake_device_compute.h"
 
 using namespace retort;
@@ -45,30 +43,9 @@ class TeacherTargets final : public LmTargetSource {
   LmTargets targets_;
 };
 
-struct StepsResult {
-  std::vector<double> losses;
-  std::vector<float> params;
-};
-
-StepsResult train_steps(const Config& cfg, LmTeacherPool& teacher, std::shared_ptr<Compute> compute, int steps) {
-  auto task = make_student_task(cfg, compute);
-  task->initialize(static_cast<uint64_t>(cfg.run.seed));
-  Network& net = task->network();
-  Optimizer optimizer(cfg.optim, net.num_params(), compute);
+test::StudentSteps train_steps(const Config& cfg, LmTeacherPool& teacher, std::shared_ptr<Compute> compute, int steps) {
   LmDistillObjective objective(cfg.distill, std::make_unique<TeacherTargets>(teacher));
-  const Sampler sampler(static_cast<uint64_t>(cfg.run.seed), task->num_samples(), cfg.train.batch_size);
-  const float grad_scale = 1.0f / static_cast<float>(cfg.train.batch_size * task->loss_terms_per_sample());
-  StepsResult out;
-  for (int step = 0; step < steps; ++step) {
-    const auto ids = sampler.ids(0, step, 0, 1);
-    const StepBatch batch{step, 0, ids, nullptr, static_cast<int64_t>(ids.size())};
-    out.losses.push_back(task->forward_loss(objective, batch, grad_scale).loss_sum);
-    task->backward({});
-    REQUIRE(optimizer.step(net.device_params(), net.device_grads(), cfg.optim.lr).applied);
-  }
-  const std::span<const float> p = std::as_const(net).params();
-  out.params.assign(p.begin(), p.end());
-  return out;
+  return test::train_student_steps(cfg, std::move(compute), objective, steps);
 }
 
 }  // namespace
@@ -78,12 +55,7 @@ TEST_CASE("an LmTask training step on device Computes equals the CPU's (fake dev
   const fs::path dir = fs::temp_directory_path() / fmt::format("retort-lm-task-device-{}", getpid());
   fs::create_directories(dir);
   const std::string teacher_file = (dir / "teacher.safetensors").string();
-  LlamaConfig c;
-  c.vocab_size = 12, c.dim = 16, c.n_layers = 1, c.n_heads = 2, c.n_kv_heads = 1, c.ffn_dim = 32;
-  c.max_seq_len = 8;
-  LlamaModel teacher_model(c);
-  teacher_model.initialize(17);
-  save_model(teacher_model, teacher_file);
+  test::save_tiny_llama_teacher(teacher_file);
 
   for (const char* targets : {"targets: dense, alpha: 0.5", "targets: topk, topk: 3", "targets: sampled, samples: 4"}) {
     CAPTURE(targets);
@@ -99,15 +71,15 @@ train: {{batch_size: 4, epochs: 1}}
 )", teacher_file, targets), "job.yaml");
     LmTeacherPool teacher(cfg);
     constexpr int kSteps = 3;
-    const StepsResult cpu = train_steps(cfg, teacher, cpu_compute(), kSteps);
+    const test::StudentSteps cpu = train_steps(cfg, teacher, cpu_compute(), kSteps);
     auto fake = std::make_shared<test::FakeDeviceCompute>();
-    const StepsResult on_fake = train_steps(cfg, teacher, fake, kSteps);
+    const test::StudentSteps on_fake = train_steps(cfg, teacher, fake, kSteps);
     REQUIRE(fake->uploads > 0);
     REQUIRE(on_fake.losses == cpu.losses);
     REQUIRE(on_fake.params == cpu.params);
 
     auto emulated = std::make_shared<test::EmulatedCudaCompute>();
-    const StepsResult on_emulated = train_steps(cfg, teacher, emulated, kSteps);
+    const test::StudentSteps on_emulated = train_steps(cfg, teacher, emulated, kSteps);
     REQUIRE(emulated->transformer_ops > 0);
     for (int s = 0; s < kSteps; ++s) {
       CAPTURE(s, cpu.losses[s], on_emulated.losses[s]);

@@ -14,26 +14,14 @@
 #include <filesystem>
 #include <vector>
 
-#include "core/checkpoint/checkpoint.h"
-#include "core/config/load.h"
 #include "core/distill/lm_teacher_pool.h"
+#include "tests/support/tiny_llama.h"
 
 using namespace retort;
 using namespace retort::core;
 namespace fs = std::filesystem;
 
 namespace {
-Config lm_job(const std::string& teacher, const std::string& distill) {
-  return load_config_text(fmt::format(R"(
-run: {{name: t, seed: 4}}
-data: {{dataset: copy_task, seq_len: 8, copy_train_size: 64}}
-student: {{arch: llama, vocab_size: 12, dim: 16, n_layers: 1, n_heads: 2}}
-teacher: {{checkpoint: {}}}
-cluster: {{teachers: 1, students: 2}}
-distill: {{{}}}
-train: {{batch_size: 8, epochs: 1}}
-)", teacher, distill), "job.yaml");
-}
 std::vector<float> as_floats(const std::vector<uint8_t>& bytes) {
   std::vector<float> f(bytes.size() / sizeof(float));
   std::memcpy(f.data(), bytes.data(), f.size() * sizeof(float));
@@ -46,16 +34,11 @@ TEST_CASE("an LM teacher on the emulated CUDA kernels: CPU targets within tolera
   const fs::path dir = fs::temp_directory_path() / fmt::format("retort-lm-teacher-device-{}", getpid());
   fs::create_directories(dir);
   const std::string teacher = (dir / "teacher.safetensors").string();
-  LlamaConfig c;
-  c.vocab_size = 12, c.dim = 16, c.n_layers = 1, c.n_heads = 2, c.n_kv_heads = 1, c.ffn_dim = 32;
-  c.max_seq_len = 8;
-  LlamaModel model(c);
-  model.initialize(17);
-  save_model(model, teacher);
+  core::test::save_tiny_llama_teacher(teacher);
 
   const std::vector<int64_t> group = {5, 2, 9};
   {
-    const Config cfg = lm_job(teacher, "targets: dense");
+    const Config cfg = core::test::tiny_copy_distill_job(teacher, "targets: dense", 1, 2, 8);
     LmTeacherPool cpu(cfg);
     auto emulated = std::make_shared<core::test::EmulatedCudaCompute>(/*batch_invariant=*/true);
     LmTeacherPool dev(cfg, emulated);
@@ -81,7 +64,7 @@ TEST_CASE("an LM teacher on the emulated CUDA kernels: CPU targets within tolera
     }
   }
   {
-    const Config cfg = lm_job(teacher, "targets: topk, topk: 3");
+    const Config cfg = core::test::tiny_copy_distill_job(teacher, "targets: topk, topk: 3", 1, 2, 8);
     LmTeacherPool dev(cfg, std::make_shared<core::test::EmulatedCudaCompute>(true));
     LmTargets together;
     dev.compute(group, together);
