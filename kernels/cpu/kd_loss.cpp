@@ -135,11 +135,6 @@ KdLossResult kd_loss_cpu(const TensorView& student, const TeacherLogits& teacher
         in.teacher_dtype = teacher.logits.dtype;
         in.teacher_dense = static_cast<const char*>(teacher.logits.data) +
                            static_cast<size_t>(r * V) * dtype_size(teacher.logits.dtype);
-        if (r + 1 < rows) {
-          in.next_student = static_cast<const char*>(in.student) + static_cast<size_t>(V) * zs;
-          in.next_teacher = static_cast<const char*>(in.teacher_dense) +
-                            static_cast<size_t>(V) * dtype_size(teacher.logits.dtype);
-        }
         cpu::dense_row(setup, in, scratch, out);
       } else {
         in.teacher_dtype = teacher.values.dtype;

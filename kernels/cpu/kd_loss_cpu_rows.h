@@ -36,10 +36,6 @@ struct RowInput {
   int64_t k = 0;
   int32_t label = -1;  // valid label, or -1 when CE is not computed
   void* dz = nullptr;  // student_dtype
-  // Dense only: the next row's student and teacher logits (null for none), prefetched while
-  // this row computes so the memory reads overlap the exp work.
-  const void* next_student = nullptr;
-  const void* next_teacher = nullptr;
 };
 
 struct RowOutput {
@@ -50,9 +46,13 @@ struct RowOutput {
   uint8_t agree = 0;
 };
 
+// Floats per block of kSumChunk elements that the dense row keeps (maxima, sums, factors).
+constexpr size_t kBlockFields = 10;
+
 // Per-thread float scratch, grown on demand and kept between calls.
 struct RowScratch {
   std::vector<float> z, t, a, b, q, p, s, out;
+  std::vector<float> block;  // dense row: kBlockFields arrays of one float per block
   void reserve(int64_t vocab);
 };
 
