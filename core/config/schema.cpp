@@ -138,7 +138,7 @@ std::vector<Field> build_schema() {
   add(bind(RETORT_KEY(distill.targets), "What the teacher sends per row or token: `dense` (all logits), `topk` (the distill.topk largest + the log-sum-exp, tail as one category) or `sampled` (language models: distill.samples ids drawn from the teacher's distribution, with counts and log-probabilities; an unbiased fkl estimate). `auto` = topk when distill.topk > 0, else dense.")).with_choices({"auto", "dense", "topk", "sampled"});
   add(bind(RETORT_KEY(distill.samples), "For targets `sampled`: draws per token n (stored as distinct ids with counts).")).with_range(1, 65535);
   add(bind(RETORT_KEY(distill.vocab_truncate), "Language models: a teacher whose head has more rows than the data's vocabulary (padded embeddings) is refused unless this is true; then only the first V rows are used."));
-  add(bind(RETORT_KEY(distill.teacher_batch), "Rows per teacher forward pass when grouping several students' rows (0 = one forward per message).")).with_range(0, 1 << 20).operational();
+  add(bind(RETORT_KEY(distill.teacher_batch), "Rows per teacher forward pass when grouping several students' rows (0 = one forward per message); LM teachers: windows per forward within each message.")).with_range(0, 1 << 20).operational();
   // optim
   add(bind(RETORT_KEY(optim.name), "Optimizer.")).with_choices({"sgd", "adamw"});
   add(bind(RETORT_KEY(optim.lr), "Peak learning rate.")).with_range(0, 100).positive();

@@ -162,10 +162,6 @@ void LmTeacherPool::compute(std::span<const int64_t> ids, LmTargets& out) {
       sample_ids_[w * T + t] = ids[w];
       positions_[w * T + t] = static_cast<int32_t>(t);
     }
-  const auto t0 = Clock::now();
-  const float* hidden = model_->forward(inputs_.data(), LmBatch{windows, T, false});
-  const auto t1 = Clock::now();
-  trunk_s_ += std::chrono::duration<double>(t1 - t0).count();
   EncodeSpec enc;
   enc.kind = spec_.kind;
   enc.k = spec_.k;
@@ -174,9 +170,19 @@ void LmTeacherPool::compute(std::span<const int64_t> ids, LmTargets& out) {
   enc.seed = spec_.seed;
   enc.sample_ids = sample_ids_.data();
   enc.positions = positions_.data();
-  // The head's first spec_.vocab rows (all of them unless distill.vocab_truncate cut a padded head).
-  out = encode_targets(head_, hidden, model_->head_weight(), rows, model_->config().dim, spec_.vocab, enc);
-  head_s_ += seconds_since(t1);
+  out = make_targets(spec_.kind, rows, spec_.vocab, spec_.k, spec_.dtype, spec_.temperature, spec_.seed);
+  // distill.teacher_batch windows per forward (all of them when 0).
+  const int64_t group = cfg_.distill.teacher_batch > 0 ? std::min(cfg_.distill.teacher_batch, windows) : windows;
+  for (int64_t w0 = 0; w0 < windows; w0 += group) {
+    const int64_t n = std::min(group, windows - w0);
+    const auto t0 = Clock::now();
+    const float* hidden = model_->forward(inputs_.data() + w0 * T, LmBatch{n, T, false});
+    const auto t1 = Clock::now();
+    trunk_s_ += std::chrono::duration<double>(t1 - t0).count();
+    // The head's first spec_.vocab rows (all of them unless distill.vocab_truncate cut a padded head).
+    encode_targets_into(head_, hidden, model_->head_weight(), n * T, model_->config().dim, enc, out, w0 * T);
+    head_s_ += seconds_since(t1);
+  }
 }
 
 LmTeacherStats LmTeacherPool::serve(const comm::RoleTable& table, int teacher, int64_t first_step, int64_t end_step,

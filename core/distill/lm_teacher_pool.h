@@ -64,9 +64,10 @@ class LmTeacherPool {
   std::string teacher_fingerprint() const;  // identifies the teacher's weights
   LlamaModel& model() { return *model_; }
 
-  // Targets of training windows `ids` (rows = ids.size() · seq_len, window-major); each
-  // window's targets depend only on the window (batch-invariant forward, draws keyed by
-  // (seed, window id, position)), never on how windows are grouped.
+  // Targets of training windows `ids` (rows = ids.size() · seq_len, window-major), through
+  // forwards of distill.teacher_batch windows (all at once when 0); each window's targets
+  // depend only on the window (batch-invariant forward, draws keyed by (seed, window id,
+  // position)), never on how windows are grouped.
   void compute(std::span<const int64_t> ids, LmTargets& out);
   // Seconds compute() spent so far in the trunk's forward and in the head + target encoding.
   double trunk_seconds() const { return trunk_s_; }

@@ -186,19 +186,24 @@ void encode_rows(const float* host_logits, int64_t row0, int64_t rows, const Enc
 LmTargets encode_targets(ChunkedHead& head, const float* hidden, const float* weight, int64_t rows, int64_t dim,
                          int64_t vocab, const EncodeSpec& spec) {
   LmTargets out = make_targets(spec.kind, rows, vocab, spec.k, spec.dtype, spec.temperature, spec.seed);
+  encode_targets_into(head, hidden, weight, rows, dim, spec, out, 0);
+  return out;
+}
+
+void encode_targets_into(ChunkedHead& head, const float* hidden, const float* weight, int64_t rows, int64_t dim,
+                         const EncodeSpec& spec, LmTargets& out, int64_t row0) {
   Compute& compute = head.compute();
   std::vector<float> host;  // one chunk of logits when the Compute's memory is not the host's
-  head.run({hidden, weight, rows, dim, vocab, nullptr, nullptr}, [&](const HeadChunk& ch) {
+  head.run({hidden, weight, rows, dim, out.vocab, nullptr, nullptr}, [&](const HeadChunk& ch) {
     const float* logits = ch.logits;
     if (!compute.host_memory()) {
       host.resize(static_cast<size_t>(ch.rows * ch.vocab));
       compute.download(host.data(), ch.logits, host.size() * sizeof(float));
       logits = host.data();
     }
-    encode_rows(logits, ch.row0, ch.rows, spec, out);
+    encode_rows(logits, row0 + ch.row0, ch.rows, spec, out);
     return HeadLossSums{};
   });
-  return out;
 }
 
 }  // namespace retort::core

@@ -73,5 +73,9 @@ void encode_rows(const float* host_logits, int64_t row0, int64_t rows, const Enc
 // memory; a device chunk is downloaded into one [chunk, V] host buffer), encoded per row.
 LmTargets encode_targets(ChunkedHead& head, const float* hidden, const float* weight, int64_t rows, int64_t dim,
                          int64_t vocab, const EncodeSpec& spec);
+// The same into rows [row0, row0 + rows) of `out` (made by make_targets for the spec; the spec's
+// sample_ids / positions are indexed by out's rows).
+void encode_targets_into(ChunkedHead& head, const float* hidden, const float* weight, int64_t rows, int64_t dim,
+                         const EncodeSpec& spec, LmTargets& out, int64_t row0);
 
 }  // namespace retort::core

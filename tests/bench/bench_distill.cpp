@@ -3,13 +3,15 @@
 // same shapes, plus the teacher-wait fraction and the same-run baselines (triad, Eigen GEMM).
 // Args: [--steps N] [--student A,B] [--teacher A,B]; default student 800-800, teacher 256.
 // --lm: the same for a Llama student on the copy task (tokens/s; LM shapes from --student-lm /
-// --teacher-lm DIM,LAYERS, default student 64,2 and teacher 128,2; top-32 bf16 targets).
+// --teacher-lm DIM,LAYERS, default student 64,2 and teacher 128,2; top-32 bf16 targets;
+// --teacher-batch N: distill.teacher_batch, windows per teacher forward, default 0 = all).
 #include <mpi.h>
 
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <string>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <sstream>
 
@@ -79,22 +81,35 @@ void set_llama_shape(Config& cfg, const std::vector<int64_t>& dim_layers) {
   cfg.student.ffn_dim = 2 * dim_layers[0];
 }
 
-// The LM teacher alone (the other rank idle): ms per step of its trunk and of its head + target
-// encoding, over `steps` steps of the job's batch.
-std::pair<double, double> lm_teacher_alone_ms(const Config& cfg, int64_t steps) {
+// CPU seconds this process has used (user + system), which other processes' load does not inflate.
+double process_cpu_seconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// The LM teacher alone (the other rank idle), over `steps` steps of the job's batch: wall ms per
+// step of its trunk and of its head + target encoding, and CPU ms per step of both.
+struct TeacherAlone {
+  double trunk_ms = 0, head_ms = 0, cpu_ms = 0;
+};
+TeacherAlone lm_teacher_alone(const Config& cfg, int64_t steps) {
   LmTeacherPool pool(cfg);
   LmTargets targets;
   std::vector<int64_t> ids(static_cast<size_t>(cfg.train.batch_size));
+  const double cpu0 = process_cpu_seconds();
   for (int64_t s = 0; s < steps; ++s) {
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = (s * static_cast<int64_t>(ids.size()) + static_cast<int64_t>(i)) % pool.train_windows();
     pool.compute(ids, targets);
   }
-  return {1e3 * pool.trunk_seconds() / steps, 1e3 * pool.head_seconds() / steps};
+  const double per_step = 1e3 / static_cast<double>(steps);
+  return {pool.trunk_seconds() * per_step, pool.head_seconds() * per_step, (process_cpu_seconds() - cpu0) * per_step};
 }
 
 // The LM job: online (1 teacher + 1 student rank) vs the student alone reading the LM targets
 // cache `retort teach` writes (both ranks teach), tokens/s of the same job in the same run.
-int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& student, const std::vector<int64_t>& teacher) {
+int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& student, const std::vector<int64_t>& teacher,
+                     int64_t teacher_batch) {
   const fs::path dir = fs::temp_directory_path() / fmt::format("retort-bench-lmdistill-{}", static_cast<long>(getppid()));
   if (rank == 0) {
     fs::remove_all(dir);
@@ -131,6 +146,7 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
   cfg.distill.targets = "topk";
   cfg.distill.target_kind = DistillTargets::topk;
   cfg.distill.wire_dtype = "bf16";
+  cfg.distill.teacher_batch = teacher_batch;
   cfg.cluster.teachers = 1;
   cfg.cluster.students = 1;
 
@@ -138,8 +154,8 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
   cfg.run.out_dir = (dir / "online").string();
   run_distill(cfg, world);
   sleeping_barrier();
-  std::pair<double, double> teacher_alone{0, 0};
-  if (rank == 0) teacher_alone = lm_teacher_alone_ms(cfg, std::min<int64_t>(steps, 40));
+  TeacherAlone teacher_alone;
+  if (rank == 0) teacher_alone = lm_teacher_alone(cfg, std::min<int64_t>(steps, 40));
   sleeping_barrier();
 
   // 2. Cached: `retort teach` on both ranks, then rank 1 trains from the cache alone.
@@ -151,7 +167,15 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
   sleeping_barrier();
   cfg.cluster.teachers = 0;
   cfg.run.out_dir = (dir / "cached").string();
-  if (rank == 1) run_cached_students(cfg, world, MPI_COMM_SELF);
+  double student_cpu_s = 0;  // the cached student's CPU seconds (rank 1), sent to rank 0
+  if (rank == 1) {
+    const double cpu0 = process_cpu_seconds();
+    run_cached_students(cfg, world, MPI_COMM_SELF);
+    student_cpu_s = process_cpu_seconds() - cpu0;
+    MPI_Send(&student_cpu_s, 1, MPI_DOUBLE, 0, 0, MPI_COMM_WORLD);
+  } else {
+    MPI_Recv(&student_cpu_s, 1, MPI_DOUBLE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  }
   sleeping_barrier();
 
   if (rank == 0) {
@@ -163,14 +187,16 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
     const double forward_ms = 1e3 * served.value("forward_s", 0.0) / std::max<int64_t>(1, served.value("messages", int64_t{1}));
     bench::emit({{"bench", "distill_lm"}, {"teacher_dim_layers", teacher}, {"student_dim_layers", student},
                  {"vocab", 256}, {"seq_len", cfg.data.seq_len}, {"batch_windows", cfg.train.batch_size}, {"steps", steps},
-                 {"targets", "top-32 bf16"}, {"lookahead", cfg.distill.lookahead},
+                 {"targets", "top-32 bf16"}, {"lookahead", cfg.distill.lookahead}, {"teacher_batch", teacher_batch},
                  {"online_tokens_per_s", on}, {"cached_tokens_per_s", off}, {"online_over_cached", on / off},
                  {"online_teacher_wait_fraction", online.value("teacher_wait_fraction", 0.0)},
                  {"cached_teacher_wait_fraction", cached.value("teacher_wait_fraction", 0.0)},
                  {"teacher_forward_ms_per_step", forward_ms},
-                 {"teacher_alone_trunk_ms_per_step", teacher_alone.first},
-                 {"teacher_alone_head_encode_ms_per_step", teacher_alone.second},
+                 {"teacher_alone_trunk_ms_per_step", teacher_alone.trunk_ms},
+                 {"teacher_alone_head_encode_ms_per_step", teacher_alone.head_ms},
+                 {"teacher_alone_cpu_ms_per_step", teacher_alone.cpu_ms},
                  {"cached_student_step_ms", 1e3 * tokens_per_step / off},
+                 {"cached_student_cpu_ms_per_step", 1e3 * student_cpu_s / static_cast<double>(steps)},
                  {"load_average_1min", load_average()},
                  {"baseline_triad_gbps", bench::triad_gbps()},
                  {"baseline_eigen_gemm_gflops_128x800x784", bench::eigen_gemm_gflops(128, 800, 784)}});
@@ -186,11 +212,13 @@ int bench_distill(const bench::Args& args) {
   if (size != 2) RETORT_INPUT_ERROR("retort_bench distill runs under mpirun -np 2 (1 teacher + 1 student)");
   bool lm = false;
   std::vector<int64_t> student_lm = {64, 2}, teacher_lm = {128, 2};
+  int64_t teacher_batch = 0;
   std::vector<std::string> rest;
   for (size_t i = 0; i < args.rest.size(); ++i) {
     if (args.rest[i] == "--lm") lm = true;
     else if (args.rest[i] == "--student-lm" && i + 1 < args.rest.size()) student_lm = parse_widths(args.rest[++i]);
     else if (args.rest[i] == "--teacher-lm" && i + 1 < args.rest.size()) teacher_lm = parse_widths(args.rest[++i]);
+    else if (args.rest[i] == "--teacher-batch" && i + 1 < args.rest.size()) teacher_batch = std::stoll(args.rest[++i]);
     else rest.push_back(args.rest[i]);
   }
   int64_t steps = args.quick ? 20 : (lm ? 200 : 300);
@@ -202,7 +230,7 @@ int bench_distill(const bench::Args& args) {
     else if (rest[i] == "--teacher") teacher = parse_widths(rest[i + 1]);
     else RETORT_INPUT_ERROR("retort_bench distill: unknown option " + rest[i]);
   }
-  if (lm) return bench_lm_distill(rank, steps, student_lm, teacher_lm);
+  if (lm) return bench_lm_distill(rank, steps, student_lm, teacher_lm, teacher_batch);
   const fs::path dir = fs::temp_directory_path() / fmt::format("retort-bench-distill-{}", static_cast<long>(getppid()));
   Config cfg;
   cfg.run.name = "bench";

@@ -1,5 +1,6 @@
 // The LM teacher pool on a small random Llama saved as Retort weights, over the copy task:
 // targets of a group of windows equal those of each window alone (bitwise, top-k and sampled),
+// also through distill.teacher_batch windows per forward,
 // the vocabulary guards (padded head needs distill.vocab_truncate, a smaller head is refused),
 // and distill.targets resolution and refusals at config load.
 #include <catch2/catch.hpp>
@@ -134,4 +135,29 @@ TEST_CASE("config: distill.targets resolves from distill.topk and refuses what c
   CHECK(job(t, "targets: sampled, divergence: jsd, beta: 0").distill.target_kind == DistillTargets::sampled);
   CHECK_THROWS_WITH(load_config_text("run: {name: m}\nteacher: {checkpoint: x}\ndistill: {targets: sampled}\n", "m.yaml"),
                     Catch::Contains("sampled targets are per token of a language model"));
+}
+
+TEST_CASE("lm teacher pool: distill.teacher_batch windows per forward give the same targets, bitwise", "[lm_distill]") {
+  for (const char* kind : {"topk: 5, temperature: 2", "targets: sampled, samples: 6, wire_dtype: bf16"}) {
+    const std::vector<int64_t> ids = {7, 0, 33, 12, 5};
+    LmTargets all;
+    LmTeacherPool(job(teacher_file(12), kind)).compute(ids, all);
+    for (int batch : {1, 2, 5, 9}) {
+      INFO(kind << ", teacher_batch " << batch);
+      LmTargets grouped;
+      LmTeacherPool pool(job(teacher_file(12), fmt::format("{}, teacher_batch: {}", kind, batch)));
+      pool.compute(ids, grouped);
+      CHECK(grouped.rows == all.rows);
+      CHECK(grouped.indices == all.indices);
+      CHECK(grouped.values == all.values);
+      CHECK(grouped.lse == all.lse);
+      CHECK(grouped.counts == all.counts);
+      CHECK(std::memcmp(grouped.log_probs.data(), all.log_probs.data(), all.log_probs.size() * 4) == 0);
+      // Targets passed in again (here moved from) are remade: fewer windows after more.
+      LmTargets taken = std::move(grouped);
+      pool.compute(std::span<const int64_t>(ids).subspan(1, 2), grouped);
+      CHECK(grouped.rows == 16);
+      CHECK(std::equal(grouped.indices.begin(), grouped.indices.end(), all.indices.begin() + 8 * all.slots()));
+    }
+  }
 }
