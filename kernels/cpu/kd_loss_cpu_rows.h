@@ -46,13 +46,16 @@ struct RowOutput {
   uint8_t agree = 0;
 };
 
-// Floats per block of kSumChunk elements that the dense row keeps (maxima, sums, factors).
+// The dense row works in blocks of kDenseBlock elements (4 KB of z and of t, L1-resident
+// between the block's max and exp loops) and keeps kBlockFields floats per block (maxima, sums,
+// factors).
+constexpr int64_t kDenseBlock = 1024;
 constexpr size_t kBlockFields = 10;
 
 // Per-thread float scratch, grown on demand and kept between calls.
 struct RowScratch {
   std::vector<float> z, t, a, b, q, p, s, out;
-  std::vector<float> block;  // dense row: kBlockFields arrays of one float per block
+  std::vector<float> block;  // dense row: kBlockFields arrays of one float per kDenseBlock block
   void reserve(int64_t vocab);
 };
 

@@ -1,8 +1,8 @@
 // CPU distillation loss for one row with a dense teacher. One pass reads z and t from memory,
-// block by block (256 elements): the block's maxima, then 2^((x - block max)·log2(e)/T) for both
-// rows, stored, with the block's sums. The blocks are then rescaled to the row maxima by one
-// factor each (so no separate max pass, and the memory reads overlap the exp work), a ḡ pass
-// runs for jsd/tvd, and the gradient pass applies the factors per block.
+// block by block (kDenseBlock elements): the block's maxima, then 2^((x - block max)·log2(e)/T)
+// for both rows, stored, with the block's sums. The blocks are then rescaled to the row maxima
+// by one factor each (so no separate max pass over the row), a ḡ pass runs for jsd/tvd, and
+// the gradient pass applies the factors per block.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -19,7 +19,7 @@ void RowScratch::reserve(int64_t vocab) {
   const auto n = static_cast<size_t>(vocab);
   for (auto* v : {&z, &t, &a, &b, &q, &p, &s, &out})
     if (v->size() < n) v->resize(n);
-  const auto blocks = static_cast<size_t>((vocab + kSumChunk - 1) / kSumChunk);
+  const auto blocks = static_cast<size_t>((vocab + kDenseBlock - 1) / kDenseBlock);
   if (block.size() < kBlockFields * blocks) block.resize(kBlockFields * blocks);
 }
 
@@ -63,7 +63,7 @@ static_assert(kBlockFields == 10);
 template <Divergence kDiv, int kSquarings, bool kEntropy>
 [[gnu::always_inline]] inline void dense_row_impl(const RowSetup& setup, const RowInput& in, const float* z, const float* t,
                                                   RowScratch& scratch, RowOutput& out) {
-  const int64_t V = setup.vocab, n_blocks = (V + kSumChunk - 1) / kSumChunk;
+  const int64_t V = setup.vocab, n_blocks = (V + kDenseBlock - 1) / kDenseBlock;
   const float inv_t = setup.inv_temperature, beta = setup.beta;
   const double k_d = kLog2e / setup.temperature;
   const float k = static_cast<float>(k_d);
@@ -77,7 +77,7 @@ template <Divergence kDiv, int kSquarings, bool kEntropy>
   int64_t nonfinite = 0;
   float z_max = -INFINITY, t_max = -INFINITY;
   for (int64_t b = 0; b < n_blocks; ++b) {
-    const int64_t c = b * kSumChunk, end = std::min(c + kSumChunk, V);
+    const int64_t c = b * kDenseBlock, end = std::min(c + kDenseBlock, V);
     float mz = -INFINITY, mt = -INFINITY;
     int32_t bad = 0;
 #pragma omp simd reduction(max : mz, mt) reduction(+ : bad)
@@ -158,7 +158,7 @@ template <Divergence kDiv, int kSquarings, bool kEntropy>
   if constexpr (!kl_sums) {
     g_bar = 0;
     for (int64_t b = 0; b < n_blocks; ++b) {
-      const int64_t c = b * kSumChunk, end = std::min(c + kSumChunk, V);
+      const int64_t c = b * kDenseBlock, end = std::min(c + kDenseBlock, V);
       const float qa = blk.fa[b] * inv_sa, pb = blk.fb[b] * inv_sb;
       float l_sum = 0, g_sum = 0;
 #pragma omp simd reduction(+ : l_sum, g_sum)
@@ -184,7 +184,7 @@ template <Divergence kDiv, int kSquarings, bool kEntropy>
   float* dz = in.student_dtype == DType::f32 ? static_cast<float*>(in.dz) : scratch.out.data();
   float* chunk = scratch.out.data();
   for (int64_t b = 0; b < n_blocks; ++b) {
-    const int64_t c = b * kSumChunk, n = std::min(c + kSumChunk, V) - c;
+    const int64_t c = b * kDenseBlock, n = std::min(c + kDenseBlock, V) - c;
     const float qa = blk.fa[b] * inv_sa, pb = blk.fb[b] * inv_sb;
     const float sc = !setup.with_ce ? 0.0f : separate_s ? inv_sz : blk.fs[b] * inv_sz;
     const float* ea = q_exp + c;
