@@ -18,6 +18,7 @@
 #include "core/base/log.h"
 #include "core/config/load.h"
 #include "core/distill/logits_cache.h"
+#include "core/distill/lm_teach.h"
 #include "core/distill/run_distill.h"
 #include "core/lm/lm_compare.h"
 #include "core/train/evaluate.h"
@@ -103,26 +104,29 @@ void append_json_line(const std::string& file, const nlohmann::json& record) {
 // A language model: the student's metrics on the split and, with teacher.checkpoint, the
 // teacher's and the comparison (core/lm/lm_compare.h), one line each.
 int run_lm_eval(const EvalOptions& o, const core::Config& cfg) {
-  const core::LmComparison c = core::evaluate_lm_checkpoint(o.checkpoint, cfg, o.split);
+  const std::vector<core::LmComparison> all = core::evaluate_lm_checkpoints(o.checkpoints, cfg, o.split);
   const char* split = o.split == "test" ? "test" : "validation";
-  const nlohmann::json j = c.to_json();
-  std::printf("%s: %s perplexity %.4f, loss %.4f, token accuracy %.4f over %lld tokens\n", o.checkpoint.c_str(), split,
-              j["student_perplexity"].get<double>(), c.student_loss(), j["student_token_accuracy"].get<double>(),
-              static_cast<long long>(c.tokens));
-  if (c.has_teacher)
-    std::printf("teacher %s: %s perplexity %.4f, loss %.4f; KL(teacher || student) %.4f nats/token, top-1 agreement %.4f\n",
-                cfg.teacher.checkpoint.c_str(), split, j["teacher_perplexity"].get<double>(), c.teacher_loss(),
-                c.mean_kl(), c.agreement());
-  else if (cfg.teacher.present)
-    std::fprintf(stderr, "retort: warning: the config's teacher has no teacher.checkpoint: no teacher metrics\n");
-  if (!o.json_file.empty()) {
-    nlohmann::json record = j;
-    record["kind"] = "lm_eval";
-    record["split"] = o.split;
-    record["checkpoint"] = o.checkpoint;
-    if (c.has_teacher) record["teacher"] = cfg.teacher.checkpoint;
-    append_json_line(o.json_file, record);
+  for (size_t i = 0; i < all.size(); ++i) {
+    const core::LmComparison& c = all[i];
+    const nlohmann::json j = c.to_json();
+    std::printf("%s: %s perplexity %.4f, loss %.4f, token accuracy %.4f over %lld tokens\n", o.checkpoints[i].c_str(),
+                split, j["student_perplexity"].get<double>(), c.student_loss(), j["student_token_accuracy"].get<double>(),
+                static_cast<long long>(c.tokens));
+    if (c.has_teacher)
+      std::printf("teacher %s: %s perplexity %.4f, loss %.4f; KL(teacher || student) %.4f nats/token, top-1 agreement %.4f\n",
+                  cfg.teacher.checkpoint.c_str(), split, j["teacher_perplexity"].get<double>(), c.teacher_loss(),
+                  c.mean_kl(), c.agreement());
+    if (!o.json_file.empty()) {
+      nlohmann::json record = j;
+      record["kind"] = "lm_eval";
+      record["split"] = o.split;
+      record["checkpoint"] = o.checkpoints[i];
+      if (c.has_teacher) record["teacher"] = cfg.teacher.checkpoint;
+      append_json_line(o.json_file, record);
+    }
   }
+  if (!all.front().has_teacher && cfg.teacher.present)
+    std::fprintf(stderr, "retort: warning: the config's teacher has no teacher.checkpoint: no teacher metrics\n");
   return 0;
 }
 
@@ -162,6 +166,7 @@ int run_train(const JobOptions& options) {
 
 int run_teach(const JobOptions& options) {
   const core::Config cfg = load_for_job(options.config_file, options.overrides);
+  if (!options.from_cache.empty()) return core::derive_lm_cache(cfg, options.from_cache);
   auto check = [&](int world_size) { core::check_teach_world_size(cfg, world_size); };
   return run_on_world("teacher inference", cfg.run.out_dir, check, [&](comm::World& world) { return core::run_teach(cfg, world); });
 }
@@ -173,12 +178,13 @@ int run_eval(const EvalOptions& options) {
   } else if (!options.overrides.empty()) {
     RETORT_INPUT_ERROR("--set needs --config (the built-in defaults have no file to override)");
   }
-  if (!std::filesystem::exists(options.checkpoint))
-    RETORT_INPUT_ERROR("--checkpoint: '" + options.checkpoint + "' does not exist");
+  for (const std::string& checkpoint : options.checkpoints)
+    if (!std::filesystem::exists(checkpoint)) RETORT_INPUT_ERROR("--checkpoint: '" + checkpoint + "' does not exist");
   if (cfg.student.arch == "llama") return run_lm_eval(options, cfg);
   if (options.split != "val") RETORT_INPUT_ERROR("--split is for language models (an MLP is evaluated on its test set)");
-  const core::EvalResult r = core::evaluate_checkpoint(options.checkpoint, cfg);
-  std::printf("%s: test accuracy %.4f, %lld errors of %lld, test loss %.4f\n", options.checkpoint.c_str(), r.accuracy,
+  if (options.checkpoints.size() != 1) RETORT_INPUT_ERROR("--checkpoint: an MLP is evaluated one checkpoint at a time");
+  const core::EvalResult r = core::evaluate_checkpoint(options.checkpoints.front(), cfg);
+  std::printf("%s: test accuracy %.4f, %lld errors of %lld, test loss %.4f\n", options.checkpoints.front().c_str(), r.accuracy,
               static_cast<long long>(r.errors), static_cast<long long>(r.count), r.loss);
   if (!options.json_file.empty()) append_json_line(options.json_file, r.to_json());
   return 0;

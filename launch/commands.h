@@ -10,9 +10,10 @@ struct JobOptions {
   std::string config_file;
   std::vector<std::string> overrides;
   int64_t stop_after_step = 0;  // > 0: checkpoint and exit 0 after this global step
+  std::string from_cache;       // retort teach: derive the top-k cache from this larger-k one
 };
 struct EvalOptions {
-  std::string checkpoint;
+  std::vector<std::string> checkpoints;  // one; language models: several against one teacher run
   std::string config_file;
   std::vector<std::string> overrides;
   std::string split = "val";  // language models: val | test (data.dir/test)

@@ -51,10 +51,14 @@ int main(int argc, char** argv) {
   std::string teach_stats_dir;
   teach->get_option("config")->required(false);
   teach->add_option("--stats", teach_stats_dir, "Print an existing LM targets cache's bytes per token (total and per part) and exit");
+  teach->add_option("--from-cache", job.from_cache,
+                    "LM top-k: write the config's cache by truncating this top-k' cache (k' >= k) of the same teacher and data, no teacher forward");
 
   EvalOptions eval;
   auto* eval_cmd = app.add_subcommand("eval", "Evaluate a checkpoint on the test set (accuracy, loss, errors)");
-  eval_cmd->add_option("--checkpoint", eval.checkpoint, "Checkpoint (.safetensors with its manifest)")->required();
+  eval_cmd->add_option("--checkpoint", eval.checkpoints,
+                       "Checkpoint (.safetensors with its manifest); language models: repeat it to evaluate several against one teacher pass")
+      ->required();
   eval_cmd->add_option("--config", eval.config_file, "Config for the data section (default: built-in defaults)");
   eval_cmd->add_option("--set", eval.overrides, "Override a config key (repeatable)");
   eval_cmd->add_option("--split", eval.split, "Language models: val, or test (data.dir/test from retort tokenize --test-fraction)")

@@ -1,6 +1,6 @@
 // `retort score MODEL --tokens FILE`: the log-probability of every next token of one token
 // sequence under a Llama-family model (HF directory, .gguf, Retort weights or checkpoint), as
-// JSON lines, then the mean NLL and perplexity. Sequences longer than max_seq_len are refused.
+// JSON lines, then the mean NLL and perplexity. More than max_seq_len inputs (max_seq_len + 1 tokens) are refused.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -50,22 +50,23 @@ int run_score(const ScoreOptions& options) {
     if (tokens[i] >= c.vocab_size)
       RETORT_INPUT_ERROR(fmt::format("retort score: {}: token {} at index {} is outside the vocabulary of {} ({})",
                                      options.tokens_file, tokens[i], i, options.model, c.vocab_size));
-  if (n > c.max_seq_len)
-    RETORT_INPUT_ERROR(fmt::format("retort score: {}: {} tokens exceed the max_seq_len {} of {} (use --max-tokens)",
-                                   options.tokens_file, n, c.max_seq_len, options.model));
+  // The last token is only a target: n tokens are n − 1 inputs.
+  if (n - 1 > c.max_seq_len)
+    RETORT_INPUT_ERROR(fmt::format("retort score: {}: {} tokens are {} inputs, more than the max_seq_len {} of {} (use --max-tokens)",
+                                   options.tokens_file, n, n - 1, c.max_seq_len, options.model));
 
   auto compute = options.batch_invariant ? core::cpu_compute_batch_invariant() : core::cpu_compute();
   core::LlamaModel model(c, compute);
   model.load_tensors(imported.tensors, options.model);
   imported.tensors.clear();
 
-  const float* hidden = model.forward(tokens.data(), {1, n, false, nullptr, 0, 0});
-  std::vector<int32_t> labels(tokens.begin() + 1, tokens.end());
-  labels.push_back(-100);  // the last position predicts nothing that is scored
-  std::vector<double> nll(static_cast<size_t>(n));
+  const int64_t inputs = n - 1;
+  const float* hidden = model.forward(tokens.data(), {1, inputs, false, nullptr, 0, 0});
+  const std::vector<int32_t> labels(tokens.begin() + 1, tokens.end());
+  std::vector<double> nll(static_cast<size_t>(inputs));
   core::ChunkedHead head(compute);
   const core::HeadLossSums sums = core::lm_head_cross_entropy(
-      head, {hidden, model.head_weight(), n, c.dim, c.vocab_size, nullptr, nullptr}, {labels.data(), -100, 1.f, nll.data()});
+      head, {hidden, model.head_weight(), inputs, c.dim, c.vocab_size, nullptr, nullptr}, {labels.data(), -100, 1.f, nll.data()});
 
   for (int64_t i = 0; i + 1 < n; ++i)
     std::cout << nlohmann::ordered_json{{"pos", i}, {"token", tokens[i + 1]}, {"logprob", -nll[i]}}.dump() << '\n';

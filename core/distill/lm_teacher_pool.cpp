@@ -128,10 +128,13 @@ LmTargetsSpec lm_job_targets_spec(const Config& cfg) {
 }
 
 std::string lm_data_fingerprint(const Config& c, int64_t windows, uint64_t tokenizer_hash) {
+  // Token shards' windows are fixed by window id (one cache serves every run seed); the copy
+  // task's are generated from run.seed.
   const std::string source = c.data.dataset == "tokens"
                                  ? fmt::format("dir={} tokenizer={:016x}", c.data.dir, tokenizer_hash)
-                                 : fmt::format("vocab={} train_size={}", c.student.vocab_size, c.data.copy_train_size);
-  return fmt::format("{} {} seq_len={} windows={} seed={}", c.data.dataset, source, c.data.seq_len, windows, c.run.seed);
+                                 : fmt::format("vocab={} train_size={} seed={}", c.student.vocab_size,
+                                               c.data.copy_train_size, c.run.seed);
+  return fmt::format("{} {} seq_len={} windows={}", c.data.dataset, source, c.data.seq_len, windows);
 }
 
 std::string lm_teacher_fingerprint(const std::string& checkpoint) {

@@ -156,21 +156,33 @@ nlohmann::json LmComparison::to_json() const {
 
 LmComparison compare_lm(LlamaModel* teacher, LlamaModel& student, const TokenWindows& windows, int64_t seq_len,
                         const LmCompareOptions& options) {
-  const int64_t V = student.config().vocab_size, T = seq_len;
+  LlamaModel* const one[] = {&student};
+  return compare_lm(teacher, std::span<LlamaModel* const>(one), windows, seq_len, options).front();
+}
+
+std::vector<LmComparison> compare_lm(LlamaModel* teacher, std::span<LlamaModel* const> students,
+                                     const TokenWindows& windows, int64_t seq_len, const LmCompareOptions& options) {
+  if (students.empty()) RETORT_INPUT_ERROR("lm eval: no student to evaluate");
+  const int64_t V = students.front()->config().vocab_size, T = seq_len;
+  for (LlamaModel* s : students)
+    if (s->config().vocab_size != V)
+      RETORT_INPUT_ERROR(fmt::format("lm eval: the students' vocabularies differ ({} and {})", s->config().vocab_size, V));
   if (teacher && teacher->config().vocab_size != V)
     RETORT_INPUT_ERROR(fmt::format("lm eval: the teacher's vocabulary {} differs from the student's {}",
                                    teacher->config().vocab_size, V));
-  check_fits(student, "student", windows, T);
+  for (LlamaModel* s : students) check_fits(*s, "student", windows, T);
   if (teacher) check_fits(*teacher, "teacher", windows, T);
   const int64_t batch = std::max<int64_t>(1, options.batch_windows);
   const int64_t chunk = std::clamp<int64_t>(
       static_cast<int64_t>(options.head_chunk_bytes / (static_cast<size_t>(V) * sizeof(float))), 1, batch * T);
-  HostLogits student_head(student, chunk);
+  std::vector<std::unique_ptr<HostLogits>> student_heads;
+  for (LlamaModel* s : students) student_heads.push_back(std::make_unique<HostLogits>(*s, chunk));
   std::unique_ptr<HostLogits> teacher_head;
   if (teacher) teacher_head = std::make_unique<HostLogits>(*teacher, chunk);
 
-  LmComparison sums;
-  sums.has_teacher = teacher != nullptr;
+  std::vector<LmComparison> sums(students.size());
+  for (LmComparison& s : sums) s.has_teacher = teacher != nullptr;
+  std::vector<const float*> hidden(students.size());
   std::vector<int64_t> ids;
   std::vector<int32_t> tokens, inputs, labels;
   for (int64_t first = 0; first < windows.count; first += batch) {
@@ -187,16 +199,18 @@ LmComparison compare_lm(LlamaModel* teacher, LlamaModel& student, const TokenWin
         labels[w * T + t] = t >= windows.first_counted ? tokens[w * (T + 1) + t + 1] : kIgnore;
       }
     const LmBatch lb{b, T, false};
-    const float* hs = student.forward(inputs.data(), lb);
+    for (size_t s = 0; s < students.size(); ++s) hidden[s] = students[s]->forward(inputs.data(), lb);
     const float* ht = teacher ? teacher->forward(inputs.data(), lb) : nullptr;
     for (int64_t row0 = 0; row0 < rows; row0 += chunk) {
       const int64_t c = std::min(chunk, rows - row0);
-      const float* zs = student_head.rows(hs, row0, c);
       const float* zt = teacher ? teacher_head->rows(ht, row0, c) : nullptr;
-      for (int64_t r = 0; r < c; ++r) {
-        const int32_t y = labels[row0 + r];
-        if (y == kIgnore) continue;
-        add_row(zs + r * V, zt ? zt + r * V : nullptr, V, y, sums);
+      for (size_t s = 0; s < students.size(); ++s) {
+        const float* zs = student_heads[s]->rows(hidden[s], row0, c);
+        for (int64_t r = 0; r < c; ++r) {
+          const int32_t y = labels[row0 + r];
+          if (y == kIgnore) continue;
+          add_row(zs + r * V, zt ? zt + r * V : nullptr, V, y, sums[s]);
+        }
       }
     }
   }
@@ -204,14 +218,24 @@ LmComparison compare_lm(LlamaModel* teacher, LlamaModel& student, const TokenWin
 }
 
 LmComparison evaluate_lm_checkpoint(const std::string& path, const Config& config, const std::string& split) {
+  return evaluate_lm_checkpoints(std::span<const std::string>(&path, 1), config, split).front();
+}
+
+std::vector<LmComparison> evaluate_lm_checkpoints(std::span<const std::string> paths, const Config& config,
+                                                  const std::string& split) {
   const EvalData data = eval_data(config, split);
-  const std::unique_ptr<LlamaModel> student = load_for_eval(path, "student", data);
+  std::vector<std::unique_ptr<LlamaModel>> students;
+  std::vector<LlamaModel*> views;
+  for (const std::string& path : paths) {
+    students.push_back(load_for_eval(path, "student", data));
+    views.push_back(students.back().get());
+  }
   std::unique_ptr<LlamaModel> teacher;
   if (config.teacher.present && !config.teacher.checkpoint.empty())
     teacher = load_for_eval(config.teacher.checkpoint, "teacher.checkpoint", data);
   const LmCompareOptions options{std::max<int64_t>(1, config.train.eval_batch_size),
                                  static_cast<size_t>(config.train.head_chunk_mb * (1 << 20))};
-  return compare_lm(teacher.get(), *student, data.windows, config.data.seq_len, options);
+  return compare_lm(teacher.get(), views, data.windows, config.data.seq_len, options);
 }
 
 }  // namespace retort::core

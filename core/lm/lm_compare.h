@@ -1,12 +1,15 @@
 // Teacher-vs-student evaluation of language models over a split of token windows: both
 // perplexities, mean KL(teacher ‖ student) per counted token at T = 1 and top-1 agreement, with
-// both heads' logits one chunk of tokens at a time (no [N, V] tensor) and float64 sums.
+// both heads' logits one chunk of tokens at a time (no [N, V] tensor) and float64 sums; several
+// students against one teacher computed once.
 #pragma once
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "core/config/config.h"
 #include "core/lm/llama_model.h"
@@ -44,11 +47,18 @@ struct LmCompareOptions {
 // only); with one, both models must have the same vocabulary (input error naming both sizes).
 LmComparison compare_lm(LlamaModel* teacher, LlamaModel& student, const TokenWindows& windows, int64_t seq_len,
                         const LmCompareOptions& options = {});
+// The same for several students against one teacher, whose forward and head run once per batch
+// and chunk (each result equals compare_lm of that student alone, bit for bit).
+std::vector<LmComparison> compare_lm(LlamaModel* teacher, std::span<LlamaModel* const> students,
+                                     const TokenWindows& windows, int64_t seq_len, const LmCompareOptions& options = {});
 
 // `retort eval` of a language model: the student from `path` (anything student.init_from takes)
 // and, when the config has teacher.checkpoint, the teacher (core/lm/lm_import.h), on split
 // "val" (data.dir's validation windows) or "test" (the validation split of data.dir/test, which
 // `retort tokenize --test-fraction` writes). Tokenizer hashes of models and data must agree.
 LmComparison evaluate_lm_checkpoint(const std::string& path, const Config& config, const std::string& split);
+// Several students on the same split against the config's teacher, loaded and run once.
+std::vector<LmComparison> evaluate_lm_checkpoints(std::span<const std::string> paths, const Config& config,
+                                                  const std::string& split);
 
 }  // namespace retort::core

@@ -1,6 +1,7 @@
 // compare_lm on tiny Llamas against a float64 reference written here (perplexities, KL(teacher ‖
 // student) at T = 1, top-1 agreement, token accuracy), with ignored targets, partial batches and
-// chunks that straddle windows; KL = 0 when the student is the teacher; vocabulary mismatch refused.
+// chunks that straddle windows; KL = 0 when the student is the teacher; vocabulary mismatch refused;
+// several students against one teacher pass equal their single comparisons.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -164,4 +165,26 @@ TEST_CASE("compare_lm refuses a teacher with another vocabulary", "[lm_compare]"
     CHECK(e.kind() == ErrorKind::input);
     CHECK_THAT(e.message(), Catch::Contains("16") && Catch::Contains("13"));
   }
+}
+
+TEST_CASE("several students against one teacher pass: each equals its own comparison bit for bit", "[lm_compare]") {
+  Pair p = tiny_pair();
+  LlamaModel second(p.sc, cpu_compute());
+  second.load_tensors(random_weights(second, 211), "second student");
+  const TokenWindows windows = random_windows(p.tc.vocab_size, 9);
+  LlamaModel* const students[] = {p.student.get(), &second, p.student.get()};
+  const std::vector<LmComparison> got =
+      compare_lm(p.teacher.get(), std::span<LlamaModel* const>(students), windows, kSeqLen, {2, 64});
+  REQUIRE(got.size() == 3);
+  const LmComparison first = compare_lm(p.teacher.get(), *p.student, windows, kSeqLen, {2, 64});
+  const LmComparison alone = compare_lm(p.teacher.get(), second, windows, kSeqLen, {2, 64});
+  for (const auto& [g, want] : {std::pair{got[0], first}, std::pair{got[1], alone}, std::pair{got[2], first}}) {
+    CHECK(g.tokens == want.tokens);
+    CHECK(g.student_nll_sum == want.student_nll_sum);
+    CHECK(g.teacher_nll_sum == want.teacher_nll_sum);
+    CHECK(g.kl_sum == want.kl_sum);
+    CHECK(g.agree == want.agree);
+    CHECK(g.student_correct == want.student_correct);
+  }
+  CHECK(got[1].kl_sum != got[0].kl_sum);  // the two students differ (the test can fail)
 }
