@@ -3,9 +3,14 @@
 # student a 4-layer dim-128 Llama with the teacher's tokenizer, text the Debian fortunes files
 # `computers` and `science` split by document (seed 0): 85% train, 5% validation, 10% test.
 # Rows: teacher; scratch (CE only); distilled with top-k (k = 8, 32, 128) + tail and sampled
-# (n = 16) targets, each cached once by `retort teach`; the same student, schedule and token budget
-# everywhere. Every row's final checkpoint is evaluated on the test split by `retort eval --split
-# test` (perplexity, KL(teacher || student), top-1 agreement); the script writes results.md, the
+# (n = 16) targets; the same student, schedule and token budget everywhere. Teacher targets are
+# computed once per kind: one `retort teach` of the widest top-k row, whose cache every seed reads
+# and the narrower top-k caches are truncated from (`retort teach --from-cache`, no teacher
+# forward: byte for byte what their own teach would write), and one of the sampled row. Every
+# final checkpoint is evaluated on the test split by one `retort eval --split test` (the teacher's
+# forward runs once for all rows: perplexity, KL(teacher || student), top-1 agreement). The main
+# row's student is exported (`retort export hf`) and scored through `retort score` from the HF
+# directory and from its checkpoint (score_ppl.sh). The script writes results.md, the
 # perplexity-vs-tokens plot and greedy generations (never by hand). Finished steps are reused.
 # Usage: examples/tiny_lm/run_table.sh [--quick] [--out DIR] [--retort BIN] [--seeds "1 2 3"]
 #   [--rows "topk8 topk32 topk128 sampled16"]   (distilled rows; topk32 is the main row, all seeds)
@@ -46,7 +51,7 @@ if [ $quick = 1 ]; then  # smoke test of the script itself: one small file, tiny
   [ "$out" = runs/tiny_lm/table ] && out=runs/tiny_lm/table-quick
   files="goedel"
   seeds="1 2"
-  [ $rows_given = 1 ] || rows="topk32 sampled16"
+  [ $rows_given = 1 ] || rows="topk8 topk32 sampled16"
   common=(--set data.seq_len=32 --set train.max_steps=4 --set train.batch_size=4 --set train.eval_every_steps=2
           --set train.log_every_steps=2 --set train.eval_batch_size=4 --set data.eval_windows=4 --set schedule.warmup_steps=1)
   results=$out/results.md
@@ -81,10 +86,17 @@ mean() { awk '{ s += $1 } END { if (NR) printf "%.6g", s / NR }'; }
 say "prepare: fortunes [$files] -> $out/shards"
 gguf=$("$here/prepare.sh" "$out" --files "$files" --val-fraction 0.05 --test-fraction 0.1 --retort "$retort" 2>>"$log")
 teacher_set=(--set teacher.checkpoint="$gguf")  # the distilled rows, teach and eval (not scratch)
-source_set() {  # ROW: how a distilled row gets its targets
+# ROW SEED: a row's cache. Top-k targets do not depend on the run seed (windows are fixed by id),
+# sampled ones draw with it.
+cache_of() { case "$1" in topk*) echo "$out/cache-$1" ;; *) echo "$out/cache-$1-seed$2" ;; esac; }
+source_set() {  # ROW SEED: how a distilled row gets its targets
   if [ $online = 1 ]; then echo --set teacher.source=online --set cluster.teachers=1 --set cluster.students=1
-  else echo --set teacher.cache_dir="$out/cache-$1-seed$2"; fi
+  else echo --set teacher.cache_dir="$(cache_of "$1" "$2")"; fi
 }
+widest=""  # the top-k row with the largest k: taught; the other top-k caches are truncated from it
+for row in $rows; do
+  case "$row" in topk*) [ -z "$widest" ] || [ "${row#topk}" -gt "${widest#topk}" ] && widest=$row ;; esac
+done
 "$retort" shards check "$out/shards" > "$out/shards.txt"
 "$retort" shards check "$out/shards/test" | grep '^val' | sed 's/^val/test/' >> "$out/shards.txt"
 
@@ -102,17 +114,19 @@ seq_len=$(cfgval "$out/scratch.resolved.yaml" data seq_len)
 steps=$(cfgval "$out/scratch.resolved.yaml" train max_steps)
 tokens_per_step=$((batch * seq_len))
 
-# teach ROW SEED: the row's targets for every training window, once per seed (a cache records the
-# run seed it was made for); wall time and --stats kept.
+# teach ROW SEED: the row's targets for every training window, once per cache (top-k: one for all
+# seeds; a narrower top-k truncated from the widest row's cache); wall time and --stats kept.
 teach() {
-  local row=$1 seed=$2 cache=$out/cache-$1-seed$2
+  local row=$1 seed=$2 cache; cache=$(cache_of "$1" "$2")
+  local from=(); case "$row" in topk*) [ "$row" = "$widest" ] || { teach "$widest" "$seed"; from=(--from-cache "$(cache_of "$widest")"); } ;; esac
   if [ ! -f "$cache/index.json" ]; then
     rm -rf "$cache" "$cache.run"
-    say "teach  $row"
+    say "teach  $row${from[*]:+ (truncated from $widest)}"
     local t0; t0=$(date +%s.%N)
     "$retort" teach "$tables/$row.yaml" "${common[@]}" "${teacher_set[@]}" --set run.seed="$seed" --set teacher.cache_dir="$cache" --set run.out_dir="$cache.run" \
-      > "$cache.log" 2>&1 || { say "FAILED teach $row: see $cache.log"; tail -n 20 "$cache.log" >&2; exit 1; }
+      "${from[@]}" > "$cache.log" 2>&1 || { say "FAILED teach $row: see $cache.log"; tail -n 20 "$cache.log" >&2; exit 1; }
     echo "$(date +%s.%N) $t0" | awk '{ printf "%.1f\n", $1 - $2 }' > "$cache.wall_s"
+    [ ${#from[@]} = 0 ] || echo "from $widest" > "$cache.derived"
   fi
   "$retort" teach --stats "$cache" > "$cache.stats"
 }
@@ -133,20 +147,57 @@ train() {
     "$retort" "${run[@]}" "$tables/$row.yaml" "${args[@]}" > "$dir.log" 2>&1 || {
       say "FAILED $row seed $seed: see $dir.log"; tail -n 20 "$dir.log" >&2; exit 1; }
   fi
-  if [ ! -f "$dir/test_eval.json" ]; then
-    "$retort" eval --config "$tables/eval.yaml" "${common[@]}" "${teacher_set[@]}" --checkpoint "$dir/final.safetensors" --split test \
-      --json "$dir/test_eval.json.part" > "$dir.eval.log" 2>&1 || {
-      say "FAILED eval $row seed $seed: see $dir.eval.log"; tail -n 20 "$dir.eval.log" >&2; exit 1; }
-    mv "$dir/test_eval.json.part" "$dir/test_eval.json"
-  fi
-  say "done   $row seed $seed: test ppl $(field "$dir/test_eval.json" student_perplexity), KL $(field "$dir/test_eval.json" kl_teacher_student)"
+  runs+=("$dir")
+  say "done   $row seed $seed: validation ppl $(field "$dir/summary.json" test_perplexity)"
 }
 
+runs=()
 for seed in $seeds; do train scratch "$seed"; done
 for row in $rows; do
   if [ "$row" = "$main_row" ]; then for seed in $seeds; do train "$row" "$seed"; done
   else train "$row" "${seeds%% *}"; fi
 done
+
+# --- test evaluation: every run without one in one `retort eval` (the teacher's forward once) ----
+pending=()
+for dir in "${runs[@]}"; do [ -f "$dir/test_eval.json" ] || pending+=("$dir"); done
+if [ ${#pending[@]} -gt 0 ]; then
+  say "eval   ${#pending[@]} runs on the test split"
+  rm -f "$out/test_eval.jsonl"
+  t0=$(date +%s.%N)
+  "$retort" eval --config "$tables/eval.yaml" "${common[@]}" "${teacher_set[@]}" --split test --json "$out/test_eval.jsonl" \
+    $(for dir in "${pending[@]}"; do echo --checkpoint "$dir/final.safetensors"; done) > "$out/test_eval.log" 2>&1 || {
+    say "FAILED eval: see $out/test_eval.log"; tail -n 20 "$out/test_eval.log" >&2; exit 1; }
+  echo "$(date +%s.%N) $t0" | awk '{ printf "%.1f\n", $1 - $2 }' > "$out/test_eval.wall_s"
+  for dir in "${pending[@]}"; do
+    grep -F "\"checkpoint\":\"$dir/final.safetensors\"" "$out/test_eval.jsonl" > "$dir/test_eval.json"
+    [ -s "$dir/test_eval.json" ] || { say "FAILED eval: no record of $dir"; exit 1; }
+  done
+fi
+for dir in "${runs[@]}"; do
+  say "test   ${dir#"$out"/}: ppl $(field "$dir/test_eval.json" student_perplexity), KL $(field "$dir/test_eval.json" kl_teacher_student)"
+done
+
+# --- the exported main-row student scores what its checkpoint scores ---------------------------
+export_check=""
+if [ "$has_main" = 1 ]; then
+  first=${seeds%% *} main_dir=$out/$main_row-seed${seeds%% *}
+  if [ ! -f "$main_dir/score_check.txt" ]; then
+    say "export $main_row seed $first: retort export hf + retort score of the test split"
+    rm -rf "$main_dir/hf"
+    "$retort" export hf "$main_dir/final.safetensors" "$main_dir/hf" > "$main_dir/export.log" 2>&1 || {
+      say "FAILED export: see $main_dir/export.log"; exit 1; }
+    windows=$(cfgval "$out/scratch.resolved.yaml" data eval_windows)
+    hf_score=$("$here/score_ppl.sh" "$retort" "$main_dir/hf" "$out/shards/test" "$seq_len" "${windows:-0}")
+    ckpt_score=$("$here/score_ppl.sh" "$retort" "$main_dir/final.safetensors" "$out/shards/test" "$seq_len" "${windows:-0}")
+    printf '%s\n%s\n' "$hf_score" "$ckpt_score" > "$main_dir/score_check.txt"
+  fi
+  hf_ppl=$(sed -n '1s/^perplexity \([0-9.]*\) .*/\1/p' "$main_dir/score_check.txt")
+  ckpt_ppl=$(sed -n '2s/^perplexity \([0-9.]*\) .*/\1/p' "$main_dir/score_check.txt")
+  [ -n "$hf_ppl" ] && [ "$hf_ppl" = "$ckpt_ppl" ] || {
+    say "FAILED: the exported student scores test perplexity $hf_ppl, its checkpoint $ckpt_ppl"; exit 1; }
+  export_check="$(sed -n 1p "$main_dir/score_check.txt")"
+fi
 
 # --- the plot: validation perplexity (the training runs' eval records) against training tokens --
 curve() {  # RUN_DIR -> its eval records as {"tokens", "validation_perplexity"} lines
@@ -180,7 +231,7 @@ scratch_ppl=$(ppl_of scratch "$seeds" | mean)
 bytes_per_token() {  # the cache's (retort teach --stats), or online the wire's (the last train record)
   if [ $online = 1 ]; then grep '"kind":"train"' "$out/$1-seed$first_seed/metrics.jsonl" | tail -n 1 |
     sed -nE 's/.*"teacher_bytes_per_token":([0-9.e+-]+).*/\1/p' | awk '{ printf "%.1f (wire)", $1 }'
-  else sed -nE 's/.*bytes\/token ([0-9.]+).*/\1/p' "$out/cache-$1-seed$first_seed.stats" | head -n 1; fi
+  else sed -nE 's/.*bytes\/token ([0-9.]+).*/\1/p' "$(cache_of "$1" "$first_seed").stats" | head -n 1; fi
 }
 row_line() {  # ROW LABEL
   local row=$1 label=$2 s; s=$(seeds_of "$row")
@@ -192,7 +243,11 @@ row_line() {  # ROW LABEL
   wall=$(for seed in $s; do field "$out/$row-seed$seed/summary.json" wall_s; done | mean)
   gap=$(ppl_of "$row" "$s" | mean | awk -v s="$scratch_ppl" -v t="$teacher_ppl" '{ printf "%.1f%%", 100 * (s - $1) / (s - t) }')
   bpt="—"; [ "$row" = scratch ] || bpt=$(bytes_per_token "$row")
-  local teach_s="—"; [ "$row" = scratch ] || teach_s=$(cat "$out/cache-$row-seed$first_seed.wall_s" 2>/dev/null || echo "online")
+  local teach_s="—" cache; cache=$(cache_of "$row" "$first_seed")
+  if [ "$row" != scratch ]; then
+    teach_s=$(cat "$cache.wall_s" 2>/dev/null || echo "online")
+    [ -f "$cache.derived" ] && teach_s="$teach_s (truncated from $(cut -d' ' -f2 "$cache.derived"))"
+  fi
   printf '| %s | %s | %s | %.4f | %.4f | %s | %s | %.0f | %.0f | %s |\n' "$label" "$(echo $s | wc -w)" "$ppl" "$kl" "$agree" \
     "$([ "$row" = scratch ] && echo — || echo "$gap")" "$bpt" "$tps" "$wall" "$teach_s"
 }
@@ -214,9 +269,19 @@ end=$(date +%s)
   echo "  (\`retort tokenize --val-fraction 0.05 --test-fraction 0.1\`); $(tr '\n' ';' < "$out/shards.txt" | sed 's/;$//; s/;/; /g')."
   echo "- Student: 4-layer Llama, dim 128, 4 heads / 2 KV heads, FFN 352, tied embeddings, vocabulary 49,152;"
   echo "  AdamW, cosine schedule; $steps steps of $batch windows × $seq_len tokens = $((steps * tokens_per_step)) training tokens for every row."
-  echo "- Distillation: forward KL at T = 1, alpha = 0.1 (CE weight) — chosen before any run, not tuned (the validation"
-  echo "  split exists for tuning; the test split is only read by the final \`retort eval --split test\`)."
-  echo "- Test metrics per row: \`retort eval --config examples/tiny_lm/table/eval.yaml --checkpoint RUN/final.safetensors --split test\`;"
+  main_cfg=$out/${main_row}.resolved.yaml
+  [ -f "$main_cfg" ] || main_cfg=$(ls "$out"/*.resolved.yaml | grep -v scratch | head -n 1)
+  alpha=$(cfgval "$main_cfg" distill alpha) temperature=$(cfgval "$main_cfg" distill temperature)
+  chosen=$(sed -nE 's/^Chosen: alpha = ([0-9.]+), T = ([0-9.]+) .*/\1 \2/p' "$here/tune.md" 2>/dev/null)
+  if [ -n "$chosen" ] && awk -v c="$chosen" -v a="$alpha" -v t="$temperature" 'BEGIN { split(c, x, " "); exit !(x[1] == a && x[2] == t) }'; then
+    echo "- Distillation: forward KL at T = $temperature, alpha = $alpha (CE weight), chosen on the validation split only by"
+    echo "  \`examples/tiny_lm/tune.sh\` ([tune.md](tune.md)); the test split was never used for tuning (only the final \`retort eval --split test\` reads it)."
+  else
+    echo "- Distillation: forward KL at T = $temperature, alpha = $alpha (CE weight) — chosen before any run, not tuned (the validation"
+    echo "  split exists for tuning; the test split is only read by the final \`retort eval --split test\`)."
+  fi
+  echo "- Teacher targets: one \`retort teach\` per kind (${widest:+the $widest cache serves every seed, the narrower top-k caches are its rows truncated by \`retort teach --from-cache\`, the same bytes as their own teach; }the sampled cache is the first seed's)."
+  echo "- Test metrics: one \`retort eval --config examples/tiny_lm/table/eval.yaml --checkpoint RUN/final.safetensors ... --split test\` over every run (the teacher's forward once);"
   echo "  KL(teacher ‖ student) per test token and top-1 agreement at T = 1; gap recovered = (ppl_scratch − ppl_row) / (ppl_scratch − ppl_teacher)"
   echo "  with mean perplexities; tokens/s and wall are the student's training (\`summary.json\`), teach is \`retort teach\`'s wall time for the row's cache."
   [ $online = 1 ] && echo "- --online: the distilled rows ran with a teacher rank (\`retort launch --emulate\`, 1 teacher + 1 student), no cache; their tokens/s and wall include waiting for it, bytes/token is the wire's."
@@ -229,13 +294,19 @@ end=$(date +%s)
   echo
   if [ $has_main = 1 ] && [ $online = 0 ]; then
   train_tokens=$(sed -nE 's/^train: .* ([0-9]+) tokens$/\1/p' "$out/shards.txt")
-  teach_s=$(cat "$out/cache-$main_row-seed$first_seed.wall_s")
+  teach_s=$(cat "$(cache_of "$widest" "$first_seed").wall_s")
   echo "Dense targets are absent: a cache of dense rows would hold 4 bytes × 49,152 per token, and an online dense"
   echo "teacher runs its forward for every training token of the row itself. At this run's measured teach rate"
-  echo "($train_tokens training-split tokens in $teach_s s for $main_row) the dense row's $((steps * tokens_per_step)) tokens would"
+  echo "($train_tokens training-split tokens in $teach_s s for $widest) the dense row's $((steps * tokens_per_step)) tokens would"
   echo "add about $(awk -v n=$((steps * tokens_per_step)) -v t="$train_tokens" -v s="$teach_s" 'BEGIN { printf "%.0f", n / t * s }') s of teacher forward (a projection, not a run)."
   fi
   echo
+  if [ -n "$export_check" ]; then
+    echo "The exported student (\`retort export hf\` of $main_row seed $first_seed) through \`retort score\` (examples/tiny_lm/score_ppl.sh, every"
+    echo "test window scored on its own): from the HF directory $(sed -n 1p "$main_dir/score_check.txt"); from Retort's checkpoint"
+    echo "$(sed -n 2p "$main_dir/score_check.txt") (\`retort eval\`: $(field "$main_dir/test_eval.json" student_perplexity))."
+    echo
+  fi
   echo "![validation perplexity vs training tokens]($(realpath --relative-to="$(dirname "$results")" "$plots/ppl_vs_tokens.svg"))"
   echo
   echo "Greedy generations ($gen_tokens new tokens, \`retort generate MODEL --greedy\`; students with \`--tokenizer\` the teacher's GGUF):"
