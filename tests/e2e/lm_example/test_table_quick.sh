@@ -25,5 +25,5 @@ grep -qE "from the HF directory perplexity $num over [0-9]+ tokens" "$results" |
 grep -q "nan\|inf" "$results" && fail "results.md holds a nan or inf"
 grep -c "<polyline" "$tmp/table/plots/ppl_vs_tokens.svg" | grep -qx 2 || fail "the plot does not have 2 curves"
 grep -qE "^\| The trouble with computers is \| .+ \| .+ \| .+ \|$" "$results" || fail "no generations row"
-echo "run_table.sh --quick --online: $secs s"
+echo "run_table.sh --quick: $secs s"
 finish e2e_lm_table_quick
