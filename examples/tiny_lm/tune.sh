@@ -14,7 +14,7 @@ here=examples/tiny_lm
 tables=$here/table
 retort=build/bin/retort
 out=runs/tiny_lm/tune
-alphas="0.1"
+alphas="0.1 0.5"
 temperatures="1"
 seed=1
 jobs=0
@@ -78,7 +78,7 @@ if [ ! -f "$out/teacher_val.json" ]; then
 fi
 teacher=$(field "$out/teacher_val.json" teacher_perplexity)
 scratch=$(field "$out/scratch-seed$seed/summary.json" test_perplexity)
-steps=$(grep -o '"steps":[0-9]*' "$out/scratch-seed$seed/summary.json" | cut -d: -f2)
+steps=$(field "$out/scratch-seed$seed/summary.json" steps)
 best="" best_ppl=""
 {
   echo "# Tuning alpha and T of the tiny-LM table (validation split only)"
