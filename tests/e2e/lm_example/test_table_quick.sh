@@ -20,7 +20,7 @@ grep -qE "^\| distilled, top-32 \+ tail \| 2 \| $num ± $num \| $num \| $num \| 
 grep -qE "^\| distilled, top-8 \+ tail \| 1 \| $num \| $num \| $num \| -?$num% \| $num \| $num \| $num \| $num \(truncated from topk32\) \|$" "$results" ||
   fail "no top-8 row truncated from the top-32 cache"
 grep -qE "^\| distilled, sampled n = 16 \| 1 \| $num \| $num \| $num \| -?$num% \| $num \| $num \| $num \| $num \|$" "$results" || fail "no sampled row"
-[ "$(ls -d "$tmp"/table/cache-* | grep -vc '\.')" -eq 3 ] || fail "not 3 caches (top-32, top-8, sampled): $(ls -d "$tmp"/table/cache-*)"
+[ "$(ls "$tmp/table" | grep -c '^cache-[^.]*$')" -eq 3 ] || fail "not 3 caches (top-32, top-8, sampled): $(ls -d "$tmp"/table/cache-*)"
 grep -qE "from the HF directory perplexity $num over [0-9]+ tokens" "$results" || fail "no export check in results.md"
 grep -q "nan\|inf" "$results" && fail "results.md holds a nan or inf"
 grep -c "<polyline" "$tmp/table/plots/ppl_vs_tokens.svg" | grep -qx 2 || fail "the plot does not have 2 curves"

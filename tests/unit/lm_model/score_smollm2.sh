@@ -47,8 +47,9 @@ expect_input_error "not token ids" "$tmp/bad.json: element 1 is not a token id" 
 echo '[1, 49152]' >"$tmp/oov.json"
 expect_input_error "outside the vocabulary" "$tmp/oov.json: token 49152 at index 1 is outside the vocabulary" \
   "$GGUF" --tokens "$tmp/oov.json"
-"$PY" -c "import json; print(json.dumps([1] * 8193))" >"$tmp/long.json"
-expect_input_error "too long" "8193 tokens exceed the max_seq_len 8192" "$GGUF" --tokens "$tmp/long.json"
+# 8,193 tokens are 8,192 inputs (the last token is only a target): the longest accepted; one more is refused.
+"$PY" -c "import json; print(json.dumps([1] * 8194))" >"$tmp/long.json"
+expect_input_error "too long" "8194 tokens are 8193 inputs, more than the max_seq_len 8192" "$GGUF" --tokens "$tmp/long.json"
 # --max-tokens scores a prefix: the first 9 log-probabilities of the full run.
 "$retort" score "$GGUF" --tokens "$tmp/tokens.json" --max-tokens 10 >"$tmp/prefix.jsonl" || fail "--max-tokens"
 "$PY" -c "
