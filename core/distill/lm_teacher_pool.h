@@ -83,7 +83,7 @@ class LmTeacherPool {
                        comm::TeacherChannel& channel, const ServeHooks& hooks);
 
  private:
-  const Config& cfg_;
+  const Config cfg_;  // a copy: the pool outlives a temporary Config it may be built from
   TokenSplits data_;
   LmTargetsSpec spec_;
   Sampler sampler_;
