@@ -69,7 +69,7 @@ class TeacherPool {
   EvalResult evaluate_teacher();
 
  private:
-  const Config& cfg_;
+  const Config cfg_;  // a copy: the caller's Config may be a temporary
   uint64_t seed_;
   std::unique_ptr<Model> model_;  // before data_: the data is normalised as the teacher was trained
   DataSplits data_;

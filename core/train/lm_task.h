@@ -52,7 +52,7 @@ class LmTask final : public StudentTask {
   // Splits windows[rows, T + 1] into inputs[rows·T] and labels[rows·T] (-100 = not counted).
   void split_windows(const TokenWindows& split, int64_t rows);
 
-  const Config& cfg_;
+  const Config cfg_;  // a copy: the caller's Config may be a temporary
   uint64_t seed_;
   TokenSplits data_;
   int64_t seq_len_;

@@ -24,7 +24,7 @@ class MlpTask final : public StudentTask {
   const DataSplits& data() const { return data_; }
 
  private:
-  const Config& cfg_;
+  const Config cfg_;  // a copy: the caller's Config may be a temporary
   uint64_t seed_;
   DataSplits data_;
   Model model_;

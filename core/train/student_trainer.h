@@ -72,7 +72,7 @@ class StudentTrainer {
   EvalResult run_eval();
   void save_checkpoint();
 
-  const Config& cfg_;
+  const Config cfg_;  // a copy: the caller's Config may be a temporary
   uint64_t seed_;
   std::unique_ptr<StudentTask> task_;
   Optimizer optimizer_;
