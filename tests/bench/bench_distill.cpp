@@ -4,9 +4,13 @@
 // Args: [--steps N] [--student A,B] [--teacher A,B]; default student 800-800, teacher 256.
 // --lm: the same for a Llama student on the copy task (tokens/s; LM shapes from --student-lm /
 // --teacher-lm DIM,LAYERS, default student 64,2 and teacher 128,2; top-32 bf16 targets;
-// --teacher-batch N: distill.teacher_batch, windows per teacher forward, default 0 = all).
+// --teacher-batch N: distill.teacher_batch, windows per teacher forward, default 0 = all), with
+// the teacher's own tokens/s (alone and in the job) next to the student's consumption and each
+// rank's CPUs (run with `--bind-to core`: the teacher must have its own core).
 #include <mpi.h>
+#include <sched.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
@@ -88,22 +92,52 @@ double process_cpu_seconds() {
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
-// The LM teacher alone (the other rank idle), over `steps` steps of the job's batch: wall ms per
-// step of its trunk and of its head + target encoding, and CPU ms per step of both.
+// The CPUs this process may run on, as "0" or "0,1".
+std::string cpu_list() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return "?";
+  std::string list;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) list += fmt::format("{}{}", list.empty() ? "" : ",", c);
+  return list;
+}
+
+// Every rank's CPU list, on rank 0 (empty elsewhere).
+std::vector<std::string> rank_cpu_lists(int rank, int size) {
+  char mine[256] = {};
+  const std::string list = cpu_list();
+  list.copy(mine, sizeof(mine) - 1);
+  std::vector<char> all(rank == 0 ? sizeof(mine) * static_cast<size_t>(size) : 0);
+  MPI_Gather(mine, sizeof(mine), MPI_CHAR, all.data(), sizeof(mine), MPI_CHAR, 0, MPI_COMM_WORLD);
+  std::vector<std::string> lists;
+  for (size_t r = 0; rank == 0 && r < static_cast<size_t>(size); ++r) lists.emplace_back(all.data() + r * sizeof(mine));
+  return lists;
+}
+
+// The LM teacher alone (the other rank idle), over `steps` steps of the job's batch after one
+// warm-up step: wall ms per step of its trunk and of its head + target encoding, wall and CPU ms
+// per whole step.
 struct TeacherAlone {
-  double trunk_ms = 0, head_ms = 0, cpu_ms = 0;
+  double trunk_ms = 0, head_ms = 0, wall_ms = 0, cpu_ms = 0;
+  int64_t params = 0;
 };
 TeacherAlone lm_teacher_alone(const Config& cfg, int64_t steps) {
   LmTeacherPool pool(cfg);
   LmTargets targets;
   std::vector<int64_t> ids(static_cast<size_t>(cfg.train.batch_size));
-  const double cpu0 = process_cpu_seconds();
-  for (int64_t s = 0; s < steps; ++s) {
+  auto step = [&](int64_t s) {
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = (s * static_cast<int64_t>(ids.size()) + static_cast<int64_t>(i)) % pool.train_windows();
     pool.compute(ids, targets);
-  }
+  };
+  step(0);
+  const double trunk0 = pool.trunk_seconds(), head0 = pool.head_seconds(), cpu0 = process_cpu_seconds();
+  const auto wall0 = std::chrono::steady_clock::now();
+  for (int64_t s = 1; s <= steps; ++s) step(s);
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   const double per_step = 1e3 / static_cast<double>(steps);
-  return {pool.trunk_seconds() * per_step, pool.head_seconds() * per_step, (process_cpu_seconds() - cpu0) * per_step};
+  return {(pool.trunk_seconds() - trunk0) * per_step, (pool.head_seconds() - head0) * per_step, wall_s * per_step,
+          (process_cpu_seconds() - cpu0) * per_step, pool.model().num_params()};
 }
 
 // The LM job: online (1 teacher + 1 student rank) vs the student alone reading the LM targets
@@ -116,6 +150,7 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
     fs::create_directories(dir);
   }
   sleeping_barrier();
+  const std::vector<std::string> rank_cpus = rank_cpu_lists(rank, 2);
   comm::World world(nullptr, nullptr);
   Config cfg;
   cfg.run.name = "bench";
@@ -155,7 +190,7 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
   run_distill(cfg, world);
   sleeping_barrier();
   TeacherAlone teacher_alone;
-  if (rank == 0) teacher_alone = lm_teacher_alone(cfg, std::min<int64_t>(steps, 40));
+  if (rank == 0) teacher_alone = lm_teacher_alone(cfg, steps);
   sleeping_barrier();
 
   // 2. Cached: `retort teach` on both ranks, then rank 1 trains from the cache alone.
@@ -185,13 +220,29 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
     const double on = online.at("tokens_per_s").get<double>(), off = cached.at("tokens_per_s").get<double>();
     const double tokens_per_step = static_cast<double>(cfg.train.batch_size * cfg.data.seq_len);
     const double forward_ms = 1e3 * served.value("forward_s", 0.0) / std::max<int64_t>(1, served.value("messages", int64_t{1}));
+    const double cached_wait = cached.value("teacher_wait_fraction", 0.0);
+    // Supply (the teacher's tokens/s, alone and in the job) against demand (the student's tokens/s
+    // reading the cache, and without any fetch time): the online job cannot beat the smaller side.
+    const double teacher_in_job_tps = 1e3 * tokens_per_step / forward_ms;
+    const bool separate_cpus = rank_cpus.size() == 2 && rank_cpus[0] != rank_cpus[1] &&
+                               rank_cpus[0].find(',') == std::string::npos && rank_cpus[1].find(',') == std::string::npos;
+    if (!separate_cpus)
+      fmt::print(stderr, "retort_bench distill --lm: ranks on CPUs {} / {}, not one core each (mpirun --bind-to core): "
+                         "the ratio then measures CPU contention\n", rank_cpus.at(0), rank_cpus.at(1));
     bench::emit({{"bench", "distill_lm"}, {"teacher_dim_layers", teacher}, {"student_dim_layers", student},
+                 {"teacher_params", teacher_alone.params}, {"student_params", online.value("params", int64_t{0})},
+                 {"rank_cpus", rank_cpus}, {"ranks_on_separate_cpus", separate_cpus},
                  {"vocab", 256}, {"seq_len", cfg.data.seq_len}, {"batch_windows", cfg.train.batch_size}, {"steps", steps},
                  {"targets", "top-32 bf16"}, {"lookahead", cfg.distill.lookahead}, {"teacher_batch", teacher_batch},
                  {"online_tokens_per_s", on}, {"cached_tokens_per_s", off}, {"online_over_cached", on / off},
                  {"online_teacher_wait_fraction", online.value("teacher_wait_fraction", 0.0)},
-                 {"cached_teacher_wait_fraction", cached.value("teacher_wait_fraction", 0.0)},
+                 {"cached_teacher_wait_fraction", cached_wait},
                  {"teacher_forward_ms_per_step", forward_ms},
+                 {"teacher_send_wait_ms_per_step", 1e3 * served.value("send_wait_s", 0.0) / std::max<int64_t>(1, served.value("messages", int64_t{1}))},
+                 {"teacher_in_job_tokens_per_s", teacher_in_job_tps},
+                 {"teacher_alone_tokens_per_s", 1e3 * tokens_per_step / teacher_alone.wall_ms},
+                 {"student_compute_tokens_per_s", off / std::max(1e-9, 1 - cached_wait)},
+                 {"teacher_in_job_over_cached", teacher_in_job_tps / off},
                  {"teacher_alone_trunk_ms_per_step", teacher_alone.trunk_ms},
                  {"teacher_alone_head_encode_ms_per_step", teacher_alone.head_ms},
                  {"teacher_alone_cpu_ms_per_step", teacher_alone.cpu_ms},
