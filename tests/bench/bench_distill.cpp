@@ -4,12 +4,14 @@
 // Args: [--steps N] [--student A,B] [--teacher A,B]; default student 800-800, teacher 256.
 // --lm: the same for a Llama student on the copy task (tokens/s; LM shapes from --student-lm /
 // --teacher-lm DIM,LAYERS, default student 64,2 and teacher 128,2; top-32 bf16 targets;
-// --teacher-batch N: distill.teacher_batch, windows per teacher forward, default 0 = all), with
+// --teacher-batch N: distill.teacher_batch, windows per teacher forward, default 0 = all;
+// --rounds N: online and cached alternated N times, default 3), with
 // the teacher's own tokens/s (alone and in the job) next to the student's consumption and each
 // rank's CPUs (run with `--bind-to core`: the teacher must have its own core).
 #include <mpi.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fmt/format.h>
@@ -141,9 +143,10 @@ TeacherAlone lm_teacher_alone(const Config& cfg, int64_t steps) {
 }
 
 // The LM job: online (1 teacher + 1 student rank) vs the student alone reading the LM targets
-// cache `retort teach` writes (both ranks teach), tokens/s of the same job in the same run.
-int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& student, const std::vector<int64_t>& teacher,
-                     int64_t teacher_batch) {
+// cache `retort teach` writes (both ranks teach), tokens/s of the same job in the same run,
+// `rounds` times alternated; one line per round and a summary line (medians, the teacher alone).
+int bench_lm_distill(int rank, int64_t steps, int rounds, const std::vector<int64_t>& student,
+                     const std::vector<int64_t>& teacher, int64_t teacher_batch) {
   const fs::path dir = fs::temp_directory_path() / fmt::format("retort-bench-lmdistill-{}", static_cast<long>(getppid()));
   if (rank == 0) {
     fs::remove_all(dir);
@@ -151,6 +154,11 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
   }
   sleeping_barrier();
   const std::vector<std::string> rank_cpus = rank_cpu_lists(rank, 2);
+  const bool separate_cpus = rank != 0 || (rank_cpus[0] != rank_cpus[1] && rank_cpus[0].find(',') == std::string::npos &&
+                                           rank_cpus[1].find(',') == std::string::npos);
+  if (!separate_cpus)
+    fmt::print(stderr, "retort_bench distill --lm: ranks on CPUs {} / {}, not one core each (mpirun --bind-to core): "
+                       "the ratio then measures CPU contention\n", rank_cpus[0], rank_cpus[1]);
   comm::World world(nullptr, nullptr);
   Config cfg;
   cfg.run.name = "bench";
@@ -185,51 +193,54 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
   cfg.cluster.teachers = 1;
   cfg.cluster.students = 1;
 
-  // 1. Online: the real job.
-  cfg.run.out_dir = (dir / "online").string();
-  run_distill(cfg, world);
+  // The cache once: `retort teach` on both ranks.
+  Config teach = cfg;
+  teach.teacher.source = "cache";
+  teach.teacher.cache_dir = (dir / "cache").string();
+  teach.cluster.teachers = 2;
+  teach.run.out_dir = (dir / "teach").string();
+  run_teach(teach, world);
   sleeping_barrier();
+  Config cached_cfg = teach;
+  cached_cfg.cluster.teachers = 0;
   TeacherAlone teacher_alone;
   if (rank == 0) teacher_alone = lm_teacher_alone(cfg, steps);
   sleeping_barrier();
 
-  // 2. Cached: `retort teach` on both ranks, then rank 1 trains from the cache alone.
-  cfg.teacher.source = "cache";
-  cfg.teacher.cache_dir = (dir / "cache").string();
-  cfg.cluster.teachers = 2;
-  cfg.run.out_dir = (dir / "teach").string();
-  run_teach(cfg, world);
-  sleeping_barrier();
-  cfg.cluster.teachers = 0;
-  cfg.run.out_dir = (dir / "cached").string();
-  double student_cpu_s = 0;  // the cached student's CPU seconds (rank 1), sent to rank 0
-  if (rank == 1) {
-    const double cpu0 = process_cpu_seconds();
-    run_cached_students(cfg, world, MPI_COMM_SELF);
-    student_cpu_s = process_cpu_seconds() - cpu0;
-    MPI_Send(&student_cpu_s, 1, MPI_DOUBLE, 0, 0, MPI_COMM_WORLD);
-  } else {
-    MPI_Recv(&student_cpu_s, 1, MPI_DOUBLE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-  }
-  sleeping_barrier();
-
-  if (rank == 0) {
-    const auto online = read_json(dir / "online" / "summary.json");
-    const auto cached = read_json(dir / "cached" / "summary.json");
-    const auto served = last_record(dir / "online" / "teacher-0.metrics.jsonl", "teacher");
+  // Rounds of online (the real job, 1 teacher + 1 student rank) then cached (rank 1 trains from
+  // the cache alone), so a slow spell of the machine falls on both sides of some round.
+  const double tokens_per_step = static_cast<double>(cfg.train.batch_size * cfg.data.seq_len);
+  std::vector<double> ratios, supply_ratios;
+  for (int r = 0; r < rounds; ++r) {
+    const fs::path online_dir = dir / fmt::format("online-{}", r), cached_dir = dir / fmt::format("cached-{}", r);
+    cfg.run.out_dir = online_dir.string();
+    run_distill(cfg, world);
+    sleeping_barrier();
+    cached_cfg.run.out_dir = cached_dir.string();
+    double student_cpu_s = 0;  // the cached student's CPU seconds (rank 1), sent to rank 0
+    if (rank == 1) {
+      const double cpu0 = process_cpu_seconds();
+      run_cached_students(cached_cfg, world, MPI_COMM_SELF);
+      student_cpu_s = process_cpu_seconds() - cpu0;
+      MPI_Send(&student_cpu_s, 1, MPI_DOUBLE, 0, 0, MPI_COMM_WORLD);
+    } else {
+      MPI_Recv(&student_cpu_s, 1, MPI_DOUBLE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    sleeping_barrier();
+    if (rank != 0) continue;
+    const auto online = read_json(online_dir / "summary.json");
+    const auto cached = read_json(cached_dir / "summary.json");
+    const auto served = last_record(online_dir / "teacher-0.metrics.jsonl", "teacher");
     const double on = online.at("tokens_per_s").get<double>(), off = cached.at("tokens_per_s").get<double>();
-    const double tokens_per_step = static_cast<double>(cfg.train.batch_size * cfg.data.seq_len);
-    const double forward_ms = 1e3 * served.value("forward_s", 0.0) / std::max<int64_t>(1, served.value("messages", int64_t{1}));
+    const double messages = static_cast<double>(std::max<int64_t>(1, served.value("messages", int64_t{1})));
+    const double forward_ms = 1e3 * served.value("forward_s", 0.0) / messages;
     const double cached_wait = cached.value("teacher_wait_fraction", 0.0);
     // Supply (the teacher's tokens/s, alone and in the job) against demand (the student's tokens/s
     // reading the cache, and without any fetch time): the online job cannot beat the smaller side.
     const double teacher_in_job_tps = 1e3 * tokens_per_step / forward_ms;
-    const bool separate_cpus = rank_cpus.size() == 2 && rank_cpus[0] != rank_cpus[1] &&
-                               rank_cpus[0].find(',') == std::string::npos && rank_cpus[1].find(',') == std::string::npos;
-    if (!separate_cpus)
-      fmt::print(stderr, "retort_bench distill --lm: ranks on CPUs {} / {}, not one core each (mpirun --bind-to core): "
-                         "the ratio then measures CPU contention\n", rank_cpus.at(0), rank_cpus.at(1));
-    bench::emit({{"bench", "distill_lm"}, {"teacher_dim_layers", teacher}, {"student_dim_layers", student},
+    ratios.push_back(on / off);
+    supply_ratios.push_back(teacher_in_job_tps / off);
+    bench::emit({{"bench", "distill_lm"}, {"round", r}, {"teacher_dim_layers", teacher}, {"student_dim_layers", student},
                  {"teacher_params", teacher_alone.params}, {"student_params", online.value("params", int64_t{0})},
                  {"rank_cpus", rank_cpus}, {"ranks_on_separate_cpus", separate_cpus},
                  {"vocab", 256}, {"seq_len", cfg.data.seq_len}, {"batch_windows", cfg.train.batch_size}, {"steps", steps},
@@ -238,16 +249,23 @@ int bench_lm_distill(int rank, int64_t steps, const std::vector<int64_t>& studen
                  {"online_teacher_wait_fraction", online.value("teacher_wait_fraction", 0.0)},
                  {"cached_teacher_wait_fraction", cached_wait},
                  {"teacher_forward_ms_per_step", forward_ms},
-                 {"teacher_send_wait_ms_per_step", 1e3 * served.value("send_wait_s", 0.0) / std::max<int64_t>(1, served.value("messages", int64_t{1}))},
+                 {"teacher_send_wait_ms_per_step", 1e3 * served.value("send_wait_s", 0.0) / messages},
                  {"teacher_in_job_tokens_per_s", teacher_in_job_tps},
-                 {"teacher_alone_tokens_per_s", 1e3 * tokens_per_step / teacher_alone.wall_ms},
                  {"student_compute_tokens_per_s", off / std::max(1e-9, 1 - cached_wait)},
                  {"teacher_in_job_over_cached", teacher_in_job_tps / off},
+                 {"cached_student_step_ms", 1e3 * tokens_per_step / off},
+                 {"cached_student_cpu_ms_per_step", 1e3 * student_cpu_s / static_cast<double>(steps)},
+                 {"load_average_1min", load_average()}});
+  }
+  if (rank == 0) {
+    bench::emit({{"bench", "distill_lm_summary"}, {"teacher_dim_layers", teacher}, {"student_dim_layers", student},
+                 {"rounds", rounds}, {"online_over_cached_median", bench::median(ratios)},
+                 {"online_over_cached_min", *std::min_element(ratios.begin(), ratios.end())},
+                 {"teacher_in_job_over_cached_median", bench::median(supply_ratios)},
+                 {"teacher_alone_tokens_per_s", 1e3 * tokens_per_step / teacher_alone.wall_ms},
                  {"teacher_alone_trunk_ms_per_step", teacher_alone.trunk_ms},
                  {"teacher_alone_head_encode_ms_per_step", teacher_alone.head_ms},
                  {"teacher_alone_cpu_ms_per_step", teacher_alone.cpu_ms},
-                 {"cached_student_step_ms", 1e3 * tokens_per_step / off},
-                 {"cached_student_cpu_ms_per_step", 1e3 * student_cpu_s / static_cast<double>(steps)},
                  {"load_average_1min", load_average()},
                  {"baseline_triad_gbps", bench::triad_gbps()},
                  {"baseline_eigen_gemm_gflops_128x800x784", bench::eigen_gemm_gflops(128, 800, 784)}});
@@ -264,12 +282,14 @@ int bench_distill(const bench::Args& args) {
   bool lm = false;
   std::vector<int64_t> student_lm = {64, 2}, teacher_lm = {128, 2};
   int64_t teacher_batch = 0;
+  int rounds = 3;
   std::vector<std::string> rest;
   for (size_t i = 0; i < args.rest.size(); ++i) {
     if (args.rest[i] == "--lm") lm = true;
     else if (args.rest[i] == "--student-lm" && i + 1 < args.rest.size()) student_lm = parse_widths(args.rest[++i]);
     else if (args.rest[i] == "--teacher-lm" && i + 1 < args.rest.size()) teacher_lm = parse_widths(args.rest[++i]);
     else if (args.rest[i] == "--teacher-batch" && i + 1 < args.rest.size()) teacher_batch = std::stoll(args.rest[++i]);
+    else if (args.rest[i] == "--rounds" && i + 1 < args.rest.size()) rounds = std::stoi(args.rest[++i]);
     else rest.push_back(args.rest[i]);
   }
   int64_t steps = args.quick ? 20 : (lm ? 200 : 300);
@@ -281,7 +301,8 @@ int bench_distill(const bench::Args& args) {
     else if (rest[i] == "--teacher") teacher = parse_widths(rest[i + 1]);
     else RETORT_INPUT_ERROR("retort_bench distill: unknown option " + rest[i]);
   }
-  if (lm) return bench_lm_distill(rank, steps, student_lm, teacher_lm, teacher_batch);
+  if (rounds < 1) RETORT_INPUT_ERROR("retort_bench distill: --rounds must be >= 1");
+  if (lm) return bench_lm_distill(rank, steps, rounds, student_lm, teacher_lm, teacher_batch);
   const fs::path dir = fs::temp_directory_path() / fmt::format("retort-bench-distill-{}", static_cast<long>(getppid()));
   Config cfg;
   cfg.run.name = "bench";
