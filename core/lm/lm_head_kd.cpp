@@ -1,9 +1,11 @@
-// kd_objective: one chunk's rows of dense / top-k / sampled targets as a kd_loss teacher view,
-// the Compute's kd_loss into a reusable chunk of dlogits, the sampled estimator's host term.
+// kd_objective: one chunk's rows of dense / top-k / sampled targets as kd_loss teacher views,
+// the Compute's kd_loss slice by slice into a small dlogits scratch copied back in place, the
+// sampled estimator's host term.
 #include "core/lm/lm_head_kd.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -12,7 +14,7 @@
 namespace retort::core {
 namespace {
 
-// Grow-only compute memory for one chunk's dlogits, plus the host staging of sampled targets.
+// Grow-only compute memory for one slice's dlogits, plus the host staging of sampled targets.
 struct KdWorkspace {
   explicit KdWorkspace(Compute& c) : compute(c) {}
   ~KdWorkspace() { compute.release(dz); }
@@ -75,6 +77,16 @@ double sampled_offset(const LmTargets& t, int64_t row) {
   return s;
 }
 
+// Index of the first maximum of z[0, n) (NaNs are skipped; 0 when every element is NaN).
+int64_t first_argmax(const float* z, int64_t n) {
+  float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+  for (int64_t j = 0; j < n; ++j) m = z[j] > m ? z[j] : m;
+  for (int64_t j = 0; j < n; ++j)
+    if (z[j] == m) return j;
+  return 0;
+}
+
 void check_targets(const LmTargets& t, const kernels::KdLossParams& params) {
   t.validate("kd objective");
   if (t.kind != TargetKind::dense && params.temperature != t.temperature)
@@ -98,29 +110,48 @@ int64_t counted_tokens(const int32_t* host_labels, int64_t rows, int32_t ignore_
 }
 
 HeadObjective kd_objective(Compute& compute, const LmTargets& targets, const int32_t* host_labels,
-                           const kernels::KdLossParams& params, float grad_scale, LmKdTerms* terms) {
+                           const kernels::KdLossParams& params, float grad_scale, LmKdTerms* terms,
+                           size_t slice_bytes) {
   check_targets(targets, params);
   kernels::KdLossParams p = params;
   p.reduction = kernels::Reduction::sum;
   if (targets.kind == TargetKind::sampled) p.tail = kernels::Tail::bucket;
   auto ws = std::make_shared<KdWorkspace>(compute);
-  return [&compute, &targets, host_labels, p, grad_scale, ws, terms](const HeadChunk& ch) {
+  return [&compute, &targets, host_labels, p, grad_scale, ws, terms, slice_bytes](const HeadChunk& ch) {
     if (ch.vocab != targets.vocab || ch.row0 < 0 || ch.row0 + ch.rows > targets.rows)
       RETORT_INPUT_ERROR(fmt::format("kd objective: chunk rows [{}, {}) x vocab {} do not fit {} targets of {} x {}",
                                      ch.row0, ch.row0 + ch.rows, ch.vocab, target_kind_name(targets.kind),
                                      targets.rows, targets.vocab));
-    float* dz = ws->dlogits(static_cast<size_t>(ch.rows * ch.vocab));
+    // Slices of the chunk's rows into the dz scratch, copied back over their logits (lm_head_kd.h).
+    const int64_t slice = std::clamp<int64_t>(
+        static_cast<int64_t>(slice_bytes / (static_cast<size_t>(ch.vocab) * sizeof(float))), 1, ch.rows);
+    float* dz = ws->dlogits(static_cast<size_t>(slice * ch.vocab));
     const int32_t* labels = host_labels ? host_labels + ch.row0 : nullptr;
-    const kernels::TeacherLogits teacher = teacher_rows(targets, ch.row0, ch.rows, *ws);
     const bool count_agreement = terms && compute.host_memory();
     if (count_agreement) ws->agree.assign(static_cast<size_t>(ch.rows), 0);
-    const kernels::KdLossResult r = compute.kd_loss(ch.logits, teacher, labels, dz, ch.rows, ch.vocab, p, grad_scale,
-                                                    {nullptr, count_agreement ? ws->agree.data() : nullptr});
-    HeadLossSums sums;
-    sums.loss_sum = r.loss;
-    sums.tokens = r.rows_counted;
-    double kd = r.kd;
     const auto counted = [&](int64_t i) { return !labels || labels[i] != p.ignore_index; };
+    HeadLossSums sums;
+    double kd = 0, ce = 0;
+    for (int64_t a = 0; a < ch.rows; a += slice) {
+      const int64_t n = std::min(slice, ch.rows - a);
+      float* z = ch.logits + a * ch.vocab;
+      const kernels::TeacherLogits teacher = teacher_rows(targets, ch.row0 + a, n, *ws);
+      const kernels::KdLossResult r =
+          compute.kd_loss(z, teacher, labels ? labels + a : nullptr, dz, n, ch.vocab, p, grad_scale,
+                          {nullptr, count_agreement ? ws->agree.data() + a : nullptr});
+      sums.loss_sum += r.loss;
+      sums.tokens += r.rows_counted;
+      kd += r.kd;
+      ce += r.ce;
+      if (labels && compute.host_memory()) {  // the argmax before z is overwritten
+        int64_t correct = 0;
+#pragma omp parallel for reduction(+ : correct) schedule(static)
+        for (int64_t i = a; i < a + n; ++i)
+          if (counted(i)) correct += first_argmax(ch.logits + i * ch.vocab, ch.vocab) == labels[i];
+        sums.correct += correct;
+      }
+      if (ch.backward) compute.copy(z, dz, static_cast<size_t>(n * ch.vocab) * sizeof(float));
+    }
     if (targets.kind == TargetKind::sampled) {
       const double t2 = static_cast<double>(p.temperature) * p.temperature;
       const double w = (1.0 - p.alpha) * static_cast<double>(p.temperature) * p.temperature;
@@ -133,30 +164,20 @@ HeadObjective kd_objective(Compute& compute, const LmTargets& targets, const int
     }
     if (terms) {
       terms->kd_sum += kd;
-      terms->ce_sum += r.ce;
+      terms->ce_sum += ce;
       for (uint8_t a : ws->agree) terms->agree += a;
     }
-    if (labels && compute.host_memory()) {
-      for (int64_t i = 0; i < ch.rows; ++i) {
-        if (!counted(i)) continue;
-        const float* z = ch.logits + i * ch.vocab;
-        int64_t arg = 0;
-        for (int64_t j = 1; j < ch.vocab; ++j) arg = z[j] > z[arg] ? j : arg;
-        sums.correct += arg == labels[i];
-      }
-    }
-    if (ch.backward) compute.copy(ch.logits, dz, static_cast<size_t>(ch.rows * ch.vocab) * sizeof(float));
     return sums;
   };
 }
 
 HeadLossSums lm_head_kd(ChunkedHead& head, const HeadInputs& in, const LmTargets& targets,
                         const int32_t* host_labels, const kernels::KdLossParams& params, float grad_scale,
-                        LmKdTerms* terms) {
+                        LmKdTerms* terms, size_t slice_bytes) {
   if (targets.rows != in.rows || targets.vocab != in.vocab)
     RETORT_INPUT_ERROR(fmt::format("lm_head_kd: {} targets are {} x {}, the head is {} rows x vocab {}",
                                    target_kind_name(targets.kind), targets.rows, targets.vocab, in.rows, in.vocab));
-  return head.run(in, kd_objective(head.compute(), targets, host_labels, params, grad_scale, terms));
+  return head.run(in, kd_objective(head.compute(), targets, host_labels, params, grad_scale, terms, slice_bytes));
 }
 
 }  // namespace retort::core

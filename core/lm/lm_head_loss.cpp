@@ -1,5 +1,5 @@
 // ChunkedHead: the chunk loop (two GEMMs per chunk through the Compute) and the next-token
-// cross-entropy objective over runs of counted rows.
+// cross-entropy objective (the Compute's token_xent on each chunk, in place).
 #include "core/lm/lm_head_loss.h"
 
 #include <fmt/format.h>
@@ -44,37 +44,17 @@ HeadLossSums ChunkedHead::run(const HeadInputs& in, const HeadObjective& objecti
 
 HeadObjective cross_entropy_objective(Compute& compute, const CrossEntropyTargets& t) {
   return [&compute, t](const HeadChunk& ch) {
-    HeadLossSums sums;
     const int32_t* labels = t.host_labels + ch.row0;
-    auto counted = [&](int64_t r) {
+    for (int64_t r = 0; r < ch.rows; ++r) {
       const int32_t y = labels[r];
-      if (y == t.ignore_index) return false;
-      if (y < 0 || y >= ch.vocab)
+      if (y != t.ignore_index && (y < 0 || y >= ch.vocab))
         RETORT_INPUT_ERROR(fmt::format("lm head: label {} at row {} is outside the vocabulary [0, {})", y,
                                        ch.row0 + r, ch.vocab));
-      return true;
-    };
-    // Runs of rows that are all counted or all ignored; one row per run when per-row NLL is asked.
-    for (int64_t r = 0; r < ch.rows;) {
-      const bool count = counted(r);
-      int64_t end = r + 1;
-      if (!(count && t.host_row_nll))
-        while (end < ch.rows && counted(end) == count) ++end;
-      float* z = ch.logits + r * ch.vocab;
-      if (count) {
-        const kernels::XentResult x =
-            compute.softmax_xent(z, labels + r, ch.backward ? z : nullptr, end - r, ch.vocab, t.grad_scale);
-        sums.loss_sum += x.loss_sum;
-        sums.correct += x.correct;
-        sums.tokens += end - r;
-        if (t.host_row_nll) t.host_row_nll[ch.row0 + r] = x.loss_sum;
-      } else {
-        if (ch.backward) compute.zero(z, static_cast<size_t>((end - r) * ch.vocab) * sizeof(float));
-        if (t.host_row_nll) std::fill(t.host_row_nll + ch.row0 + r, t.host_row_nll + ch.row0 + end, 0.0);
-      }
-      r = end;
     }
-    return sums;
+    const kernels::TokenXentResult x =
+        compute.token_xent(ch.logits, labels, t.ignore_index, ch.backward ? ch.logits : nullptr, ch.rows, ch.vocab,
+                           t.grad_scale, t.host_row_nll ? t.host_row_nll + ch.row0 : nullptr);
+    return HeadLossSums{x.loss_sum, x.tokens, x.correct};
   };
 }
 

@@ -15,6 +15,7 @@
 #include "kernels/kd_loss.h"
 #include "kernels/rope.h"
 #include "kernels/softmax_xent.h"
+#include "kernels/token_xent.h"
 
 namespace retort::core {
 
@@ -126,6 +127,13 @@ class Compute {
   // Loss: kernels/softmax_xent.h with host labels[rows] (returns when the sums are known).
   virtual kernels::XentResult softmax_xent(const float* logits, const int32_t* host_labels, float* dlogits,
                                            int64_t rows, int64_t classes, float grad_scale) = 0;
+  // The LM head's loss: kernels/token_xent.h with host labels[rows] and host_row_nll (nullable);
+  // dlogits (nullable) may be logits. Here it runs through softmax_xent, run by run of counted rows
+  // (one row per call when host_row_nll is asked), and zero() for the ignored rows; the CPU
+  // Compute runs the token_xent kernel, rows threaded.
+  virtual kernels::TokenXentResult token_xent(const float* logits, const int32_t* host_labels, int32_t ignore_index,
+                                              float* dlogits, int64_t rows, int64_t vocab, float grad_scale,
+                                              double* host_row_nll);
   // Distillation: kernels/kd_loss.h on f32 logits and dlogits [rows, classes] in compute memory,
   // then dlogits[i] *= grad_scale. host_labels (null when params.alpha is 0) and the metric
   // outputs (null = not computed) are host memory; the teacher's tensors are host memory, or

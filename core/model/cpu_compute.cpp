@@ -1,6 +1,7 @@
 // CpuCompute: aligned host memory and one-line dispatch to the CPU kernels.
 #include "core/model/cpu_compute.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -35,7 +36,20 @@ void CpuCompute::download(void* host_dst, const void* src, size_t bytes) {
   if (bytes) std::memcpy(host_dst, src, bytes);
 }
 void CpuCompute::copy(void* dst, const void* src, size_t bytes) {
-  if (bytes && dst != src) std::memmove(dst, src, bytes);
+  if (!bytes || dst == src) return;
+  char* d = static_cast<char*>(dst);
+  const char* s = static_cast<const char*>(src);
+  constexpr size_t kPiece = size_t{64} << 10;  // disjoint copies of >= 1 MiB: pieces over the threads
+  if (bytes < (size_t{1} << 20) || (d < s + bytes && s < d + bytes)) {
+    std::memmove(dst, src, bytes);
+    return;
+  }
+  const auto pieces = static_cast<int64_t>((bytes + kPiece - 1) / kPiece);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < pieces; ++i) {
+    const size_t offset = static_cast<size_t>(i) * kPiece;
+    std::memcpy(d + offset, s + offset, std::min(kPiece, bytes - offset));
+  }
 }
 void CpuCompute::zero(void* p, size_t bytes) {
   if (bytes) std::memset(p, 0, bytes);
@@ -97,6 +111,11 @@ kernels::XentResult CpuCompute::softmax_xent(const float* logits, const int32_t*
                                              int64_t rows, int64_t classes, float grad_scale) {
   return kernels::softmax_xent(logits, host_labels, dlogits, rows, classes, grad_scale);
 }
+kernels::TokenXentResult CpuCompute::token_xent(const float* logits, const int32_t* host_labels,
+                                                int32_t ignore_index, float* dlogits, int64_t rows, int64_t vocab,
+                                                float grad_scale, double* host_row_nll) {
+  return kernels::token_xent(logits, host_labels, ignore_index, dlogits, rows, vocab, grad_scale, host_row_nll);
+}
 kernels::KdLossResult CpuCompute::kd_loss(const float* logits, const kernels::TeacherLogits& host_teacher,
                                           const int32_t* host_labels, float* dlogits, int64_t rows, int64_t classes,
                                           const kernels::KdLossParams& params, float grad_scale,
@@ -104,7 +123,11 @@ kernels::KdLossResult CpuCompute::kd_loss(const float* logits, const kernels::Te
   const TensorView z{const_cast<float*>(logits), DType::f32, rows, classes, Device::cpu};
   const TensorView dz{dlogits, DType::f32, rows, classes, Device::cpu};
   const kernels::KdLossResult r = kernels::kd_loss(z, host_teacher, host_labels, dz, params, host_metrics);
-  for (int64_t i = 0; i < rows * classes; ++i) dlogits[i] *= grad_scale;
+  if (grad_scale != 1.f) {
+    const int64_t n = rows * classes;
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) dlogits[i] *= grad_scale;
+  }
   return r;
 }
 double CpuCompute::sum_squares(const float* g, int64_t n) { return kernels::sum_squares(g, n); }

@@ -49,6 +49,9 @@ class CpuCompute : public Compute {
   void add_inplace(const AddOp& op) override;
   kernels::XentResult softmax_xent(const float* logits, const int32_t* host_labels, float* dlogits, int64_t rows,
                                    int64_t classes, float grad_scale) override;
+  kernels::TokenXentResult token_xent(const float* logits, const int32_t* host_labels, int32_t ignore_index,
+                                      float* dlogits, int64_t rows, int64_t vocab, float grad_scale,
+                                      double* host_row_nll) override;
   kernels::KdLossResult kd_loss(const float* logits, const kernels::TeacherLogits& host_teacher,
                                 const int32_t* host_labels, float* dlogits, int64_t rows, int64_t classes,
                                 const kernels::KdLossParams& params, float grad_scale,

@@ -51,10 +51,10 @@ class TimingCompute final : public CpuCompute {
   void add_inplace(const AddOp& op) override { timed("add", [&] { CpuCompute::add_inplace(op); }); }
   void zero(void* p, size_t bytes) override { timed("zero", [&] { CpuCompute::zero(p, bytes); }); }
   void copy(void* dst, const void* src, size_t bytes) override { timed("copy", [&] { CpuCompute::copy(dst, src, bytes); }); }
-  retort::kernels::XentResult softmax_xent(const float* z, const int32_t* y, float* dz, int64_t rows, int64_t classes,
-                                           float scale) override {
-    retort::kernels::XentResult r;
-    timed("softmax_xent", [&] { r = CpuCompute::softmax_xent(z, y, dz, rows, classes, scale); });
+  retort::kernels::TokenXentResult token_xent(const float* z, const int32_t* y, int32_t ignore, float* dz,
+                                              int64_t rows, int64_t vocab, float scale, double* nll) override {
+    retort::kernels::TokenXentResult r;
+    timed("token_xent", [&] { r = CpuCompute::token_xent(z, y, ignore, dz, rows, vocab, scale, nll); });
     return r;
   }
   double sum_squares(const float* g, int64_t n) override {

@@ -99,6 +99,14 @@ class FakeDeviceCompute final : public CpuCompute {
            "softmax_xent (labels on the host)");
     return CpuCompute::softmax_xent(logits, labels, dlogits, rows, classes, grad_scale);
   }
+  kernels::TokenXentResult token_xent(const float* logits, const int32_t* labels, int32_t ignore_index,
+                                      float* dlogits, int64_t rows, int64_t vocab, float grad_scale,
+                                      double* row_nll) override {
+    expect(dev(logits, rows * vocab) && !on_device(labels) && (!dlogits || dev(dlogits, rows * vocab)) &&
+               !on_device(row_nll),
+           "token_xent (labels and row NLL on the host)");
+    return CpuCompute::token_xent(logits, labels, ignore_index, dlogits, rows, vocab, grad_scale, row_nll);
+  }
   // Stages a host teacher and the labels into fake-device memory (KdStaging, as the CUDA Compute
   // does) or takes a teacher already there (a device channel's slots: views say Device::cuda and
   // lie in live allocations), runs the CPU kernel on the device copies, downloads the metrics.

@@ -1,6 +1,7 @@
 // The chunked head + KD loss (kd_objective) against the unchunked path (materialised logits +
 // kd_loss) and a float64 reference, for every divergence and target kind, several chunk sizes,
-// tied/untied heads and ignore_index rows; refusals of what has no unbiased sampled estimate.
+// tied/untied heads and ignore_index rows; kd_loss slices within a chunk (gradients bitwise);
+// refusals of what has no unbiased sampled estimate.
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
@@ -81,14 +82,15 @@ struct HeadRun {
 };
 
 HeadRun run_head(const Problem& pb, const LmTargets& t, const kernels::KdLossParams& p, float scale, int64_t chunk,
-                 const std::vector<float>& dw_start) {
+                 const std::vector<float>& dw_start, size_t slice_bytes = kDefaultKdSliceBytes,
+                 LmKdTerms* terms = nullptr) {
   ChunkedHead head(cpu_compute(), static_cast<size_t>(chunk * kVocab) * sizeof(float));
   REQUIRE(head.chunk_rows(kVocab) == chunk);
   HeadRun r;
   r.dx.assign(kRows * kDim, 99.f);
   r.dw = dw_start;
   r.sums = lm_head_kd(head, {pb.x.data(), pb.w.data(), kRows, kDim, kVocab, r.dx.data(), r.dw.data()}, t,
-                      pb.labels.data(), p, scale);
+                      pb.labels.data(), p, scale, terms, slice_bytes);
   return r;
 }
 
@@ -179,6 +181,38 @@ TEST_CASE("chunked head + KD equals the unchunked path and the float64 reference
       CHECK(within_tolerance(r.sums.loss_sum, whole.sums.loss_sum, 1e-6, 1e-6));
       require_close(r.dx, whole.dx, 1e-7, 1e-5, "dX vs unchunked");
       require_close(r.dw, whole.dw, 1e-7, 1e-5, "dW vs unchunked");
+    }
+  }
+}
+
+TEST_CASE("kd objective slices of a chunk change no gradient bit", "[lm_kd]") {
+  const Problem pb;
+  const std::vector<Case> cases = {
+      {TargetKind::dense, 0, DType::f32, Divergence::fkl, Tail::bucket, 2.f, 0.25f, 0.5f},
+      {TargetKind::topk, 6, DType::f32, Divergence::jsd, Tail::bucket, 1.f, 0.25f, 0.3f},
+      {TargetKind::sampled, 8, DType::f32, Divergence::fkl, Tail::bucket, 2.f, 0.25f, 0.5f},
+  };
+  const std::vector<float> dw_start(kVocab * kDim, 0.f);
+  const size_t row_bytes = kVocab * sizeof(float);
+  for (const Case& c : cases) {
+    const LmTargets t = pb.encode(c.kind, c.k, c.dtype, c.T);
+    const kernels::KdLossParams p = params_of(c);
+    for (int64_t chunk : {int64_t{7}, kRows}) {
+      LmKdTerms whole_terms;
+      const HeadRun whole = run_head(pb, t, p, 0.1f, chunk, dw_start, kDefaultKdSliceBytes, &whole_terms);
+      for (size_t slice_rows : {1, 2, 3}) {
+        INFO(describe(c) << " chunk rows " << chunk << " slice rows " << slice_rows);
+        LmKdTerms terms;
+        const HeadRun r = run_head(pb, t, p, 0.1f, chunk, dw_start, slice_rows * row_bytes + 5, &terms);
+        CHECK(r.dx == whole.dx);
+        CHECK(r.dw == whole.dw);
+        CHECK(r.sums.tokens == whole.sums.tokens);
+        CHECK(r.sums.correct == whole.sums.correct);
+        CHECK(terms.agree == whole_terms.agree);
+        CHECK(within_tolerance(r.sums.loss_sum, whole.sums.loss_sum, 1e-12, 1e-12));
+        CHECK(within_tolerance(terms.kd_sum, whole_terms.kd_sum, 1e-12, 1e-12));
+        CHECK(within_tolerance(terms.ce_sum, whole_terms.ce_sum, 1e-12, 1e-12));
+      }
     }
   }
 }
