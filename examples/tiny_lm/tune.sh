@@ -4,7 +4,9 @@
 # for every (alpha, T) of the grid, against the scratch student and the teacher on the same split.
 # Writes examples/tiny_lm/tune.md (the grid, each point's validation perplexity and gap closed, the
 # choice: the lowest validation perplexity). The test split is never read here. The grid's runs of
-# one temperature train side by side (--jobs, default all of them; each is single-rank).
+# one temperature train side by side (--jobs, default all of them; each is single-rank). Runs live
+# under OUT/PROTOCOL (learning rate, warmup, batch, steps and student dim of the table's yamls), so
+# a changed protocol never reuses another's runs; tune.md also lists every protocol found there.
 # Usage: examples/tiny_lm/tune.sh [--alphas "0.1 0.5"] [--temperatures "1 2"] [--seed 1] [--jobs N]
 #   [--out DIR] [--retort BIN]
 set -euo pipefail
@@ -38,13 +40,28 @@ log=$out/tune.log
 start=$(date +%s) load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 say() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$log"; }
 field() { sed -nE "s/.*\"$2\": *([-0-9.e+]+).*/\1/p" "$1" | head -n 1; }
+cfgval() {  # resolved.yaml section key
+  awk -v s="$2:" -v k="$3:" '$0 ~ "^[a-z]" { in_s = ($1 == s) } in_s && $1 == k { print $2; exit }' "$1"
+}
+gap() {  # SCRATCH TEACHER PPL -> the share of the scratch -> teacher gap closed
+  awk -v s="$1" -v t="$2" -v p="$3" 'BEGIN { printf "%.1f%%", 100 * (s - p) / (s - t) }'
+}
 # The table's data (run_table.sh's files and split fractions).
 gguf=$("$here/prepare.sh" "$out" --files "computers science" --val-fraction 0.05 --test-fraction 0.1 --retort "$retort" 2>>"$log")
 common=(--set data.dir="$out/shards" --set logging.progress=never --set run.seed="$seed")
 teacher_set=(--set teacher.checkpoint="$gguf")
+# The protocol every row shares (the table's yamls): its runs live under $out/$protocol.
+"$retort" config check "$tables/scratch.yaml" "${common[@]}" > "$out/scratch.resolved.yaml"
+resolved=$out/scratch.resolved.yaml
+lr=$(cfgval "$resolved" optim lr) warmup=$(cfgval "$resolved" schedule warmup_steps)
+batch=$(cfgval "$resolved" train batch_size) max_steps=$(cfgval "$resolved" train max_steps)
+dim=$(cfgval "$resolved" student dim)
+protocol=lr$lr-wu$warmup-b$batch-s$max_steps-d$dim
+runs=$out/$protocol
+mkdir -p "$runs"
 run() {  # NAME CONFIG ARGS...: one training run, skipped when its summary exists
   local name=$1 config=$2; shift 2
-  local dir=$out/$name
+  local dir=$runs/$name
   [ -f "$dir/summary.json" ] && return
   rm -rf "$dir"
   say "train  $name"
@@ -73,12 +90,13 @@ run "scratch-seed$seed" "$tables/scratch.yaml"
 # The teacher's validation perplexity (retort eval --split val; the student there is scratch).
 if [ ! -f "$out/teacher_val.json" ]; then
   "$retort" eval --config "$tables/eval.yaml" --set data.dir="$out/shards" "${teacher_set[@]}" --split val \
-    --checkpoint "$out/scratch-seed$seed/final.safetensors" --json "$out/teacher_val.json.part" > "$out/teacher_val.log" 2>&1
+    --checkpoint "$runs/scratch-seed$seed/final.safetensors" --json "$out/teacher_val.json.part" > "$out/teacher_val.log" 2>&1
   mv "$out/teacher_val.json.part" "$out/teacher_val.json"
 fi
 teacher=$(field "$out/teacher_val.json" teacher_perplexity)
-scratch=$(field "$out/scratch-seed$seed/summary.json" test_perplexity)
-steps=$(field "$out/scratch-seed$seed/summary.json" steps)
+scratch=$(field "$runs/scratch-seed$seed/summary.json" test_perplexity)
+steps=$(field "$runs/scratch-seed$seed/summary.json" steps)
+wall_of() { printf '%.0f' "$(field "$1/summary.json" wall_s)"; }
 best="" best_ppl=""
 {
   echo "# Tuning alpha and T of the tiny-LM table (validation split only)"
@@ -86,22 +104,38 @@ best="" best_ppl=""
   echo "Written by \`examples/tiny_lm/tune.sh --alphas \"$alphas\" --temperatures \"$temperatures\" --seed $seed\` on $(date -u +%Y-%m-%d) at commit $(git rev-parse --short HEAD) with $retort,"
   echo "$(nproc) cores, load average $load_start at the start and $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(( $(date +%s) - start )) s (finished runs reused)."
   echo
-  echo "Row $row (top-32 + tail, forward KL), the table's student, data and schedule ($steps steps), seed $seed. Every figure is"
+  echo "Row $row (top-32 + tail, forward KL), the table's student, data and schedule (protocol $protocol: AdamW lr $lr, cosine"
+  echo "with $warmup warmup steps, $steps steps of $batch windows × $(cfgval "$resolved" data seq_len) tokens, student dim $dim), seed $seed. Every figure is"
   echo "the validation split's (\`summary.json\` of each run, the trainer's final evaluation; the teacher's by \`retort eval --split val\`);"
   echo "the held-out test split is never read. Gap closed = (ppl_scratch − ppl) / (ppl_scratch − ppl_teacher)."
   echo
-  echo "| alpha (CE weight) | T | validation perplexity | gap closed |"
-  echo "|---|---|---|---|"
-  printf '| teacher | — | %.2f | — |\n' "$teacher"
-  printf '| scratch (CE only) | — | %.2f | — |\n' "$scratch"
+  echo "| alpha (CE weight) | T | validation perplexity | gap closed | train wall s |"
+  echo "|---|---|---|---|---|"
+  printf '| teacher | — | %.2f | — | — |\n' "$teacher"
+  printf '| scratch (CE only) | — | %.2f | — | %s |\n' "$scratch" "$(wall_of "$runs/scratch-seed$seed")"
   for t in $temperatures; do
     for a in $alphas; do
-      ppl=$(field "$out/$row-a$a-T$t/summary.json" test_perplexity)
-      printf '| %s | %s | %.2f | %s |\n' "$a" "$t" "$ppl" "$(awk -v s="$scratch" -v t="$teacher" -v p="$ppl" 'BEGIN { printf "%.1f%%", 100 * (s - p) / (s - t) }')"
+      ppl=$(field "$runs/$row-a$a-T$t/summary.json" test_perplexity)
+      printf '| %s | %s | %.2f | %s | %s |\n' "$a" "$t" "$ppl" "$(gap "$scratch" "$teacher" "$ppl")" "$(wall_of "$runs/$row-a$a-T$t")"
       if [ -z "$best_ppl" ] || awk -v p="$ppl" -v b="$best_ppl" 'BEGIN { exit !(p < b) }'; then best="alpha = $a, T = $t" best_ppl=$ppl; fi
     done
   done
   echo
   echo "Chosen: $best (the lowest validation perplexity); the table's distilled rows use it."
+  echo
+  echo "Every protocol with runs under \`$out\` (its scratch run and each $row run of seed $seed; validation perplexity, gap closed):"
+  echo
+  echo "| protocol | scratch | $row runs: alpha, T → perplexity (gap closed) |"
+  echo "|---|---|---|"
+  for dir in "$out"/lr*; do
+    [ -f "$dir/scratch-seed$seed/summary.json" ] || continue
+    s=$(field "$dir/scratch-seed$seed/summary.json" test_perplexity) cells=""
+    for r in "$dir/$row"-a*; do
+      [ -f "$r/summary.json" ] || continue
+      p=$(field "$r/summary.json" test_perplexity) name=${r##*/$row-a}
+      cells+="${cells:+; }${name%-T*}, ${name##*-T} → $(printf '%.2f' "$p") ($(gap "$s" "$teacher" "$p"))"
+    done
+    printf '| %s | %.2f | %s |\n' "${dir##*/}" "$s" "${cells:-—}"
+  done
 } > "$here/tune.md"
 say "wrote $here/tune.md: $best"
