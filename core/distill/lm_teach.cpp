@@ -16,6 +16,7 @@
 #include "core/base/log.h"
 #include "core/distill/lm_cache.h"
 #include "core/distill/lm_teacher_pool.h"
+#include "core/distill/teach_stop.h"
 #include "core/train/run_control.h"
 #include "core/train/lm_task.h"
 
@@ -122,16 +123,12 @@ int run_lm_teach(const Config& cfg, comm::World& world) {
   spec.teacher_fingerprint = pool.teacher_fingerprint();
   if (spec.windows < 1) RETORT_INPUT_ERROR("data: the training split has no windows to write a cache of");
   fs::create_directories(cfg.teacher.cache_dir);
-  // A stop signal (to any rank: the watchdog relays it) ends the job at the next shard boundary:
-  // the shards written are whole, no index.json (removed first) marks the cache complete, exit 75.
-  if (world.rank() == 0) fs::remove(fs::path(cfg.teacher.cache_dir) / "index.json");
-  Watchdog stop_relay(0, fmt::format("teacher rank {}", world.rank()), nullptr);
-  bool stopped = false;
+  TeachStop stop(cfg.teacher.cache_dir, world);  // a stop signal ends the job at a shard boundary, exit 75
   const auto start = std::chrono::steady_clock::now();
   const int64_t batch = std::max<int64_t>(1, cfg.distill.teacher_batch > 0 ? cfg.distill.teacher_batch : cfg.train.batch_size);
   std::vector<nlohmann::json> mine;
   for (int64_t shard = world.rank(); shard < lm_shard_count(spec); shard += world.size()) {
-    if ((stopped = stop_requested())) break;
+    if (stop.requested()) break;
     const int64_t first = shard * spec.shard_windows, last = std::min(spec.windows, first + spec.shard_windows);
     LmTargets targets, part;
     for (int64_t b = first; b < last; b += batch) {
@@ -145,13 +142,7 @@ int run_lm_teach(const Config& cfg, comm::World& world) {
     log::info("LM cache shard {} (windows {}..{}) written, {} bytes", shard, first, last - 1,
               mine.back()["bytes"].get<int64_t>());
   }
-  double ranks_stopped = stopped ? 1 : 0;
-  comm::Group(world.comm()).sum(&ranks_stopped, 1);
-  if (ranks_stopped > 0) {
-    log::warn("stopped on request after {} shard(s) of this rank; no index.json written: rerun to write the cache",
-              mine.size());
-    return kExitPreempted;
-  }
+  if (stop.any_rank_stopped(mine.size())) return kExitPreempted;
   std::vector<nlohmann::json> entries = gather_entries(mine, world);
   if (world.rank() != 0) return 0;
   std::sort(entries.begin(), entries.end(),

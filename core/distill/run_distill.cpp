@@ -20,6 +20,7 @@
 #include "core/distill/lm_teach.h"
 #include "core/distill/lm_teacher_pool.h"
 #include "core/distill/lm_wire.h"
+#include "core/distill/teach_stop.h"
 #include "core/distill/teacher_pool.h"
 #include "core/lm/llama_model.h"
 #include "core/metrics/metrics.h"
@@ -328,8 +329,11 @@ int run_teach(const Config& cfg, comm::World& world) {
   const CacheSpec spec = expected_cache_spec(cfg, pool.data().train.size, pool.model().classes(),
                                              teacher_fingerprint(cfg.teacher.checkpoint));
   fs::create_directories(cfg.teacher.cache_dir);
+  TeachStop stop(cfg.teacher.cache_dir, world);  // a stop signal ends the job at a shard boundary, exit 75
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<nlohmann::json> mine = pool.write_cache_shards(cfg.teacher.cache_dir, spec, world.rank(), world.size());
+  const std::vector<nlohmann::json> mine =
+      pool.write_cache_shards(cfg.teacher.cache_dir, spec, world.rank(), world.size(), [&] { return stop.requested(); });
+  if (stop.any_rank_stopped(mine.size())) return kExitPreempted;
   // Rank 0 collects every rank's index entries (as JSON text) and writes index.json last, so a
   // cache without its index is visibly incomplete.
   const std::vector<std::string> texts = comm::Group(world.comm()).gather(nlohmann::json(mine).dump(), 0);

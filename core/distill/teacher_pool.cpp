@@ -172,10 +172,11 @@ TeacherStats TeacherPool::serve(const comm::RoleTable& table, int teacher, int64
 }
 
 std::vector<nlohmann::json> TeacherPool::write_cache_shards(const std::string& dir, const CacheSpec& spec, int teacher,
-                                                            int teachers) {
+                                                            int teachers, const std::function<bool()>& stop_before_shard) {
   std::vector<nlohmann::json> entries;
   EncodedLogits encoded;
   for (int64_t shard = teacher; shard < shard_count(spec); shard += teachers) {
+    if (stop_before_shard()) break;
     const int64_t first = shard * spec.shard_rows, last = std::min(spec.samples, first + spec.shard_rows);
     std::vector<int64_t> ids(static_cast<size_t>(last - first));
     for (int64_t i = first; i < last; ++i) ids[static_cast<size_t>(i - first)] = i;

@@ -63,8 +63,10 @@ class TeacherPool {
   TeacherStats serve(const comm::RoleTable& table, int teacher, int64_t first_step, int64_t end_step,
                      comm::TeacherChannel& channel, const ServeHooks& hooks);
 
-  // Offline: writes shards teacher, teacher + teachers, ... of the cache; returns their entries.
-  std::vector<nlohmann::json> write_cache_shards(const std::string& dir, const CacheSpec& spec, int teacher, int teachers);
+  // Offline: writes shards teacher, teacher + teachers, ... of the cache, ending early when
+  // `stop_before_shard()` is true before one; returns the entries of the shards written.
+  std::vector<nlohmann::json> write_cache_shards(const std::string& dir, const CacheSpec& spec, int teacher, int teachers,
+                                                 const std::function<bool()>& stop_before_shard);
 
   EvalResult evaluate_teacher();
 

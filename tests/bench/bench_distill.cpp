@@ -344,7 +344,8 @@ int bench_distill(const bench::Args& args) {
     const CacheSpec spec = expected_cache_spec(cfg, pool.data().train.size, pool.model().classes(),
                                                teacher_fingerprint(cfg.teacher.checkpoint));
     fs::create_directories(cfg.teacher.cache_dir);
-    write_cache_index(cfg.teacher.cache_dir, spec, pool.write_cache_shards(cfg.teacher.cache_dir, spec, 0, 1));
+    write_cache_index(cfg.teacher.cache_dir, spec,
+                      pool.write_cache_shards(cfg.teacher.cache_dir, spec, 0, 1, [] { return false; }));
   }
   sleeping_barrier();
   if (rank == 1) {
