@@ -164,9 +164,10 @@ LmCacheIndex read_lm_cache_index(const std::string& index_file) {
     if (file.empty() || file.find('/') != std::string::npos || file == "." || file == "..")
       RETORT_INPUT_ERROR(fmt::format("{}: file '{}' is not a file name in the cache directory", where, file));
     const int64_t first = i * s.shard_windows, count = std::min(s.shard_windows, s.windows - first);
-    if (int_field(e, "first", where) != first || int_field(e, "count", where) != count)
+    const int64_t listed_first = int_field(e, "first", where), listed_count = int_field(e, "count", where);
+    if (listed_first != first || listed_count != count)
       RETORT_INPUT_ERROR(fmt::format("{}: holds windows [{}, +{}), but shard_windows = {} puts windows [{}, +{}) there",
-                                     where, e["first"].dump(), e["count"].dump(), s.shard_windows, first, count));
+                                     where, listed_first, listed_count, s.shard_windows, first, count));
     const int64_t bytes = int_field(e, "bytes", where);
     if (bytes < static_cast<int64_t>(sizeof(LmShardHeader)) || static_cast<uint64_t>(bytes) > kMaxShardBytes)
       RETORT_INPUT_ERROR(fmt::format("{}: bytes {} out of range", where, bytes));

@@ -105,10 +105,7 @@ void find_bos_eos(const std::string& path, ByteBpeSpec& spec) {
   }
 }
 
-}  // namespace
-
-ByteBpeSpec read_hf_tokenizer_json(const std::string& path) {
-  const json root = read_json(path);
+ByteBpeSpec spec_from_json(const json& root, const std::string& path) {
   if (!root.is_object() || !root.contains("model") || !root["model"].is_object())
     RETORT_INPUT_ERROR(path + ": not a tokenizer.json (no model object)");
   ByteBpeSpec spec;
@@ -176,6 +173,17 @@ ByteBpeSpec read_hf_tokenizer_json(const std::string& path) {
   }
   find_bos_eos(path, spec);
   return spec;
+}
+
+}  // namespace
+
+ByteBpeSpec read_hf_tokenizer_json(const std::string& path) {
+  const json root = read_json(path);
+  try {
+    return spec_from_json(root, path);
+  } catch (const json::exception& e) {  // a field of the wrong type (e.g. "type": null): bad input, named
+    RETORT_INPUT_ERROR(path + ": unexpected field type (" + std::string(e.what()) + ")");
+  }
 }
 
 }  // namespace retort::core
