@@ -131,6 +131,13 @@ HeadObjective kd_objective(Compute& compute, const LmTargets& targets, const int
     if (count_agreement) ws->agree.assign(static_cast<size_t>(ch.rows), 0);
     const auto counted = [&](int64_t i) { return !labels || labels[i] != p.ignore_index; };
     HeadLossSums sums;
+    if (labels && compute.host_memory()) {  // the argmax of the chunk's logits, before any slice overwrites them
+      int64_t correct = 0;
+#pragma omp parallel for reduction(+ : correct) schedule(static)
+      for (int64_t i = 0; i < ch.rows; ++i)
+        if (counted(i)) correct += first_argmax(ch.logits + i * ch.vocab, ch.vocab) == labels[i];
+      sums.correct = correct;
+    }
     double kd = 0, ce = 0;
     for (int64_t a = 0; a < ch.rows; a += slice) {
       const int64_t n = std::min(slice, ch.rows - a);
@@ -143,13 +150,6 @@ HeadObjective kd_objective(Compute& compute, const LmTargets& targets, const int
       sums.tokens += r.rows_counted;
       kd += r.kd;
       ce += r.ce;
-      if (labels && compute.host_memory()) {  // the argmax before z is overwritten
-        int64_t correct = 0;
-#pragma omp parallel for reduction(+ : correct) schedule(static)
-        for (int64_t i = a; i < a + n; ++i)
-          if (counted(i)) correct += first_argmax(ch.logits + i * ch.vocab, ch.vocab) == labels[i];
-        sums.correct += correct;
-      }
       if (ch.backward) compute.copy(z, dz, static_cast<size_t>(n * ch.vocab) * sizeof(float));
     }
     if (targets.kind == TargetKind::sampled) {
