@@ -50,6 +50,11 @@ for suite in "${suites[@]}"; do
   echo "$line"
   if [ "$fail" -gt 0 ]; then
     grep -E "\*\*\*(Failed|Timeout|Exception)|Not Run|SEGFAULT" "$log"
+    # What each failed test printed (ctest --output-on-failure puts it after the test's line),
+    # bounded, so a CI log that keeps only this output still shows the assertion and the seed.
+    awk '/Test +#[0-9]+: .*(\*\*\*(Failed|Timeout|Exception)|Not Run|SEGFAULT|Child aborted)/ {show = 1; n = 0; print "--- " $0; next}
+         /Test +#[0-9]+: / || /^ *Start +[0-9]+: / {show = 0}
+         show && n < 80 {print "  | " $0; n++}' "$log"
     sed -n '/The following tests FAILED/,$p' "$log"
   fi
   grep -E "\*\*\*Skipped" "$log" | sed 's/^/  skipped: /'
