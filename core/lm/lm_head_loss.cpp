@@ -1,5 +1,6 @@
-// ChunkedHead: the chunk loop (two GEMMs per chunk through the Compute) and the next-token
-// cross-entropy objective (the Compute's token_xent on each chunk, in place).
+// ChunkedHead: the chunk loop (the head's GEMMs per chunk: threaded host GEMMs on the CPU,
+// lm_head_gemm.h; the Compute's otherwise) and the next-token cross-entropy objective (the
+// Compute's token_xent on each chunk, in place).
 #include "core/lm/lm_head_loss.h"
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 
 #include "core/base/error.h"
+#include "core/lm/lm_head_gemm.h"
 
 namespace retort::core {
 
@@ -26,16 +28,26 @@ HeadLossSums ChunkedHead::run(const HeadInputs& in, const HeadObjective& objecti
     logits_ = ComputeBuffer();
     logits_ = ComputeBuffer(compute_, static_cast<size_t>(chunk * in.vocab));
   }
+  // The plain CPU Compute's head GEMMs split the vocabulary across threads (lm_head_gemm.h): a
+  // BLAS-threaded GEMM of one chunk's ~250 rows loses ~10 % at 2 threads. Batch-invariant
+  // forwards keep their fixed-order kernel, other devices their Compute.
+  const bool host_gemms =
+      compute_->device() == Device::cpu && compute_->host_memory() && !compute_->batch_invariant();
   HeadLossSums total;
   for (int64_t row0 = 0; row0 < in.rows; row0 += chunk) {
     const int64_t c = std::min(chunk, in.rows - row0);
     const float* x = in.hidden + row0 * in.dim;
-    compute_->linear_forward(x, in.weight, nullptr, logits_.data(), c, in.dim, in.vocab, false);  // Z_c = X_c·Wᵀ
+    if (host_gemms)  // Z_c = X_c·Wᵀ
+      head_logits_host(x, in.weight, logits_.data(), c, in.dim, in.vocab);
+    else
+      compute_->linear_forward(x, in.weight, nullptr, logits_.data(), c, in.dim, in.vocab, false);
     const HeadLossSums s = objective({row0, c, in.vocab, logits_.data(), backward});
     total.loss_sum += s.loss_sum;
     total.tokens += s.tokens;
     total.correct += s.correct;
-    if (backward)  // dX_c = dZ·W, dW += dZᵀ·X_c
+    if (backward && host_gemms)  // dX_c = dZ·W, dW += dZᵀ·X_c
+      head_backward_host(x, in.weight, logits_.data(), in.dhidden + row0 * in.dim, in.dweight, c, in.dim, in.vocab);
+    else if (backward)
       compute_->linear_backward(x, in.weight, logits_.data(), in.dhidden + row0 * in.dim, in.dweight, nullptr, c,
                                 in.dim, in.vocab);
   }
