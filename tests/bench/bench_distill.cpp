@@ -5,6 +5,7 @@
 // --lm: the same for a Llama student on the copy task (tokens/s; LM shapes from --student-lm /
 // --teacher-lm DIM,LAYERS, default student 64,2 and teacher 80,2; top-32 bf16 targets;
 // --teacher-batch N: distill.teacher_batch, windows per teacher forward, default 0 = all;
+// --lookahead N: distill.lookahead, steps the teacher may run ahead, default the config's (4);
 // --rounds N: online and cached alternated N times, default 3), with
 // the teacher's own tokens/s (alone and in the job) next to the student's consumption and each
 // rank's CPUs (run with `--bind-to core`: the teacher must have its own core). The default
@@ -157,7 +158,7 @@ TeacherAlone lm_teacher_alone(const Config& cfg, int64_t steps) {
 // cache `retort teach` writes (both ranks teach), tokens/s of the same job in the same run,
 // `rounds` times alternated; one line per round and a summary line (medians, the teacher alone).
 int bench_lm_distill(int rank, int64_t steps, int rounds, const std::vector<int64_t>& student,
-                     const std::vector<int64_t>& teacher, int64_t teacher_batch) {
+                     const std::vector<int64_t>& teacher, int64_t teacher_batch, int64_t lookahead) {
   const fs::path dir = fs::temp_directory_path() / fmt::format("retort-bench-lmdistill-{}", static_cast<long>(getppid()));
   if (rank == 0) {
     fs::remove_all(dir);
@@ -201,6 +202,7 @@ int bench_lm_distill(int rank, int64_t steps, int rounds, const std::vector<int6
   cfg.distill.target_kind = DistillTargets::topk;
   cfg.distill.wire_dtype = "bf16";
   cfg.distill.teacher_batch = teacher_batch;
+  cfg.distill.lookahead = lookahead;
   cfg.cluster.teachers = 1;
   cfg.cluster.students = 1;
 
@@ -330,7 +332,7 @@ int bench_distill(const bench::Args& args) {
   // is 1.51x the student's parameters, under the 3·E ≈ 1.9x that the kernels' measured
   // efficiency ratio E ≈ 0.63 allows; 128 x 2 (3.7x) and 112 x 2 (2.8x) are slower than it.
   std::vector<int64_t> student_lm = {64, 2}, teacher_lm = {80, 2};
-  int64_t teacher_batch = 0;
+  int64_t teacher_batch = 0, lookahead = Config().distill.lookahead;
   int rounds = 3;
   std::vector<std::string> rest;
   for (size_t i = 0; i < args.rest.size(); ++i) {
@@ -338,6 +340,7 @@ int bench_distill(const bench::Args& args) {
     else if (args.rest[i] == "--student-lm" && i + 1 < args.rest.size()) student_lm = parse_widths(args.rest[++i]);
     else if (args.rest[i] == "--teacher-lm" && i + 1 < args.rest.size()) teacher_lm = parse_widths(args.rest[++i]);
     else if (args.rest[i] == "--teacher-batch" && i + 1 < args.rest.size()) teacher_batch = std::stoll(args.rest[++i]);
+    else if (args.rest[i] == "--lookahead" && i + 1 < args.rest.size()) lookahead = std::stoll(args.rest[++i]);
     else if (args.rest[i] == "--rounds" && i + 1 < args.rest.size()) rounds = std::stoi(args.rest[++i]);
     else rest.push_back(args.rest[i]);
   }
@@ -351,7 +354,8 @@ int bench_distill(const bench::Args& args) {
     else RETORT_INPUT_ERROR("retort_bench distill: unknown option " + rest[i]);
   }
   if (rounds < 1) RETORT_INPUT_ERROR("retort_bench distill: --rounds must be >= 1");
-  if (lm) return bench_lm_distill(rank, steps, rounds, student_lm, teacher_lm, teacher_batch);
+  if (lookahead < 1) RETORT_INPUT_ERROR("retort_bench distill: --lookahead must be >= 1");
+  if (lm) return bench_lm_distill(rank, steps, rounds, student_lm, teacher_lm, teacher_batch, lookahead);
   const fs::path dir = fs::temp_directory_path() / fmt::format("retort-bench-distill-{}", static_cast<long>(getppid()));
   Config cfg;
   cfg.run.name = "bench";
