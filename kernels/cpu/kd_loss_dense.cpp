@@ -40,8 +40,10 @@ inline void stream_store(const float* src, float* dst, int64_t n) {
 // The exp loop of a block runs in spans of kPrefetchSpan elements; before each span the same
 // span of the next block of z and t (4 KB ahead) is prefetched, one line per 16 floats, so the
 // next block's reads overlap this block's exps (the hardware prefetchers stop at 4 KB pages).
+// always_inline: GCC's IPA takes a function whose only effect is __builtin_prefetch for const
+// and deletes its calls (no prefetch was emitted while this was a plain inline function).
 constexpr int64_t kPrefetchSpan = 256;
-inline void prefetch_next_block(const float* z, const float* t, int64_t c0, int64_t V) {
+[[gnu::always_inline]] inline void prefetch_next_block(const float* z, const float* t, int64_t c0, int64_t V) {
   const int64_t ahead = c0 + kDenseBlock;
   if (ahead >= V) return;
   for (int64_t l = 0; l < kPrefetchSpan && ahead + l < V; l += 16) {
