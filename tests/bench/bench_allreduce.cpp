@@ -26,10 +26,15 @@ double slowest_seconds(const std::function<void()>& fn) {
   return slowest;
 }
 
-// Medians of `a` and `b` timed alternately (so both see the same machine noise), after a warm-up.
+// Medians of `a` and `b` timed alternately (so both see the same machine noise), after
+// kWarmups calls of each (as nccl-tests' default -w 5: first-touch of the buffers, the shared-
+// memory transport's first use; one warm-up left the first 1 MB record of a fresh job 20 % low).
+constexpr int kWarmups = 5;
 std::pair<double, double> paired_medians(int repeats, const std::function<void()>& a, const std::function<void()>& b) {
-  a();
-  b();
+  for (int i = 0; i < kWarmups; ++i) {
+    a();
+    b();
+  }
   std::vector<double> ta, tb;
   for (int i = 0; i < repeats; ++i) {
     ta.push_back(slowest_seconds(a));
