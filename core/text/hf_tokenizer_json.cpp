@@ -122,9 +122,19 @@ ByteBpeSpec spec_from_json(const json& root, const std::string& path) {
   spec.ignore_merges = model.value("ignore_merges", false);
 
   if (!model.contains("vocab") || !model["vocab"].is_object()) RETORT_INPUT_ERROR(path + ": model.vocab is not an object");
+  // The id table is sized by the largest id, so ids may leave gaps (added tokens fill some) but
+  // stay within kIdSlack of the file's own entries: a 1 KB file cannot ask for gigabytes.
+  constexpr int64_t kIdSlack = 65536;
+  const json added_tokens = root.value("added_tokens", json::array());
+  const int64_t id_limit =
+      static_cast<int64_t>(model["vocab"].size() + (added_tokens.is_array() ? added_tokens.size() : 0)) + kIdSlack;
   for (const auto& [token, id_json] : model["vocab"].items()) {
-    if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0 || id_json.get<int64_t>() > (1 << 30))
+    if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0)
       RETORT_INPUT_ERROR(path + ": model.vocab['" + token + "'] is not a valid id");
+    if (id_json.get<int64_t>() >= id_limit)
+      RETORT_INPUT_ERROR(path + ": model.vocab['" + token + "'] has id " + std::to_string(id_json.get<int64_t>()) +
+                         ", beyond " + std::to_string(id_limit) + " (the entries of model.vocab and added_tokens + " +
+                         std::to_string(kIdSlack) + ")");
     const auto id = id_json.get<size_t>();
     if (id >= spec.vocab.size()) spec.vocab.resize(id + 1);
     if (!spec.vocab[id].empty()) RETORT_INPUT_ERROR(path + ": model.vocab id " + std::to_string(id) + " is used twice");

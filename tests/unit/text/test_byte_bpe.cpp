@@ -154,6 +154,14 @@ TEST_CASE("ignore_merges takes a whole vocabulary word as it is") {
   CHECK(load(j)->encode("abc") == Ids{300});
 }
 
+TEST_CASE("a vocab id far beyond the file's entries is an input error, not an allocation") {
+  json j = make_tokenizer({"a b"});
+  j["model"]["vocab"]["abc"] = 100000000;  // would size the id table to 10^8 strings (3.6 GB)
+  CHECK_THROWS_WITH(load(j), Catch::Contains("model.vocab['abc'] has id 100000000, beyond"));
+  j["model"]["vocab"]["abc"] = 5000;  // a gap of ~4,700 ids, within the slack: accepted
+  CHECK(load(j)->encode("abc") == Ids{256, 'c'});
+}
+
 TEST_CASE("decode(encode(x)) == x and decode names a bad id") {
   const auto tok = load(make_tokenizer({"a b", "\xC4\xA0 a"}));
   for (const std::string text : {"", "ab ab\n\n  x", "caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 \xF0\x9F\x98\x80!", "e\xCC\x81 's 'll 12345"})
