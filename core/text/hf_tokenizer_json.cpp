@@ -129,13 +129,13 @@ ByteBpeSpec spec_from_json(const json& root, const std::string& path) {
   const int64_t id_limit =
       static_cast<int64_t>(model["vocab"].size() + (added_tokens.is_array() ? added_tokens.size() : 0)) + kIdSlack;
   for (const auto& [token, id_json] : model["vocab"].items()) {
-    if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0)
-      RETORT_INPUT_ERROR(path + ": model.vocab['" + token + "'] is not a valid id");
-    if (id_json.get<int64_t>() >= id_limit)
-      RETORT_INPUT_ERROR(path + ": model.vocab['" + token + "'] has id " + std::to_string(id_json.get<int64_t>()) +
-                         ", beyond " + std::to_string(id_limit) + " (the entries of model.vocab and added_tokens + " +
+    const int64_t listed_id = id_json.is_number_integer() ? id_json.get<int64_t>() : -1;
+    if (listed_id < 0) RETORT_INPUT_ERROR(path + ": model.vocab['" + token + "'] is not a valid id");
+    if (listed_id >= id_limit)
+      RETORT_INPUT_ERROR(path + ": model.vocab['" + token + "'] has id " + std::to_string(listed_id) + ", beyond " +
+                         std::to_string(id_limit) + " (the entries of model.vocab and added_tokens + " +
                          std::to_string(kIdSlack) + ")");
-    const auto id = id_json.get<size_t>();
+    const auto id = static_cast<size_t>(listed_id);
     if (id >= spec.vocab.size()) spec.vocab.resize(id + 1);
     if (!spec.vocab[id].empty()) RETORT_INPUT_ERROR(path + ": model.vocab id " + std::to_string(id) + " is used twice");
     if (token.empty()) RETORT_INPUT_ERROR(path + ": model.vocab holds an empty token");
@@ -173,7 +173,7 @@ ByteBpeSpec spec_from_json(const json& root, const std::string& path) {
   if (!byte_level) RETORT_INPUT_ERROR(path + ": no ByteLevel pre_tokenizer (only byte-level BPE is supported)");
   check_decoder(root.value("decoder", json()), path);
 
-  for (const json& t : root.value("added_tokens", json::array())) {
+  for (const json& t : added_tokens) {
     const std::string content = t.value("content", "");
     if (content.empty() || !t.contains("id")) RETORT_INPUT_ERROR(path + ": added_tokens entry without content or id");
     for (const char* flag : {"single_word", "lstrip", "rstrip"})
