@@ -5,6 +5,7 @@
 #include <sentencepiece_trainer.h>
 #include <xxhash.h>
 
+#include <exception>
 #include <filesystem>
 #include <unordered_map>
 
@@ -15,7 +16,14 @@ namespace retort::core {
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
     : processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
-  const auto status = processor_->Load(path);
+  sentencepiece::util::Status status;
+  try {
+    status = processor_->Load(path);
+  } catch (const std::exception& e) {
+    // libsentencepiece reports most bad models by status, but its bundled darts-clone throws on
+    // some (a piece with a NUL byte: "zero-length key"; a long-fuzz finding).
+    RETORT_INPUT_ERROR(path + ": not a SentencePiece model (" + e.what() + ")");
+  }
   if (!status.ok()) RETORT_INPUT_ERROR(path + ": not a SentencePiece model (" + status.ToString() + ")");
   vocab_size_ = processor_->GetPieceSize();
   bos_id_ = processor_->bos_id();
