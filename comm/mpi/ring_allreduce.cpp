@@ -1,10 +1,11 @@
-// Ring reduce-scatter + allgather with MPI_Sendrecv; the chunk arithmetic and the reduction
-// kernels (fp32 sum with the average fused into the last step; the bf16 wire with its
-// conversions fused into the ring's steps, as branch-free loops the compiler vectorises).
+// Ring reduce-scatter + allgather with MPI_Sendrecv; the chunk arithmetic and the fp32 reduction
+// (the average fused into the last step); the bf16 wire's conversions (comm/mpi/bf16_wire.h)
+// are fused into the ring's steps.
 #include "comm/mpi/ring_allreduce.h"
 
+#include "comm/mpi/bf16_wire.h"
+
 #include <cstdint>
-#include <cstring>
 #include <utility>
 
 #include "comm/mpi_check.h"
@@ -20,32 +21,6 @@ struct Chunks {
 };
 
 int mod(int a, int m) { return ((a % m) + m) % m; }
-
-// float_to_bf16 / bf16_to_float of core/base/dtype.h (round to nearest even, NaN stays a quiet
-// NaN) without the branch, so loops over them vectorise.
-inline uint16_t to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  const uint32_t quiet_nan = (u >> 16) | 0x0040u;
-  return static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
-}
-inline float from_bf16(uint16_t bits) {
-  const uint32_t u = static_cast<uint32_t>(bits) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-// x / S, as x * 2^-k when S = 2^k (the same rounding).
-struct Average {
-  bool power_of_two;
-  float inverse, divisor;
-  explicit Average(int ranks)
-      : power_of_two((ranks & (ranks - 1)) == 0),
-        inverse(1.0f / static_cast<float>(ranks)),
-        divisor(static_cast<float>(ranks)) {}
-};
 
 // The ring over `data` (elements of `type`): in reduce-scatter step s, rank r sends chunk r − s
 // to rank r + 1 and receives chunk r − s − 1 from rank r − 1, which it folds into its own copy
@@ -95,15 +70,17 @@ void ring_average_bf16(MPI_Comm comm, float* data, int n, bf16* send_buffer, bf1
   int rank = 0, ranks = 1;
   RETORT_MPI_CHECK(MPI_Comm_rank(comm, &rank));
   RETORT_MPI_CHECK(MPI_Comm_size(comm, &ranks));
+  const Bf16WireKernels& wire = bf16_wire();
   if (ranks == 1) {  // the average of one rank is its data, rounded to bf16 like every wire value
-    for (int i = 0; i < n; ++i) data[i] = from_bf16(to_bf16(data[i]));
+    wire.round(data, &send_buffer->bits, n);
+    wire.widen(&send_buffer->bits, data, n, Average(1));
     return;
   }
   const Chunks chunks{n, ranks};
   const Average average(ranks);
   const int right = mod(rank + 1, ranks), left = mod(rank - 1, ranks);
   constexpr int reduce_scatter_tag = 1, allgather_tag = 2;
-  // Plain 16-bit views of the wire buffers: the loops below stay simple for the vectoriser.
+  // Plain 16-bit views of the wire buffers, as the conversion loops take them.
   uint16_t* send = &send_buffer->bits;
   uint16_t* recv = &recv_buffer->bits;
 
@@ -111,32 +88,13 @@ void ring_average_bf16(MPI_Comm comm, float* data, int n, bf16* send_buffer, bf1
   // reduction rounds its own fp32 values, adds the incoming bf16 partial sum in fp32 and writes
   // the rounded sum over it, to be sent in the next step. The last one also widens and divides
   // the finished chunk into data.
-  {
-    const float* first = data + chunks.begin(rank);
-    const int count = chunks.count(rank);
-    for (int i = 0; i < count; ++i) send[i] = to_bf16(first[i]);
-  }
+  wire.round(data + chunks.begin(rank), send, chunks.count(rank));
   for (int step = 0; step < ranks - 1; ++step) {
     const int sent = mod(rank - step, ranks), received = mod(rank - step - 1, ranks);
     const int count = chunks.count(received);
     RETORT_MPI_CHECK(MPI_Sendrecv(send, chunks.count(sent), MPI_UINT16_T, right, reduce_scatter_tag, recv, count,
                                   MPI_UINT16_T, left, reduce_scatter_tag, comm, MPI_STATUS_IGNORE));
-    float* own = data + chunks.begin(received);
-    if (step < ranks - 2) {
-      for (int i = 0; i < count; ++i) recv[i] = to_bf16(from_bf16(to_bf16(own[i])) + from_bf16(recv[i]));
-    } else if (average.power_of_two) {
-      for (int i = 0; i < count; ++i) {
-        const uint16_t sum = to_bf16(from_bf16(to_bf16(own[i])) + from_bf16(recv[i]));
-        recv[i] = sum;
-        own[i] = from_bf16(sum) * average.inverse;
-      }
-    } else {
-      for (int i = 0; i < count; ++i) {
-        const uint16_t sum = to_bf16(from_bf16(to_bf16(own[i])) + from_bf16(recv[i]));
-        recv[i] = sum;
-        own[i] = from_bf16(sum) / average.divisor;
-      }
-    }
+    wire.fold(data + chunks.begin(received), recv, count, step == ranks - 2 ? &average : nullptr);
     // The sum stays where it arrived (those lines are in this core's cache; the send buffer's
     // were just read by the neighbour) and is what goes out next: the buffers swap roles.
     std::swap(send, recv);
@@ -148,12 +106,7 @@ void ring_average_bf16(MPI_Comm comm, float* data, int n, bf16* send_buffer, bf1
     const int count = chunks.count(received);
     RETORT_MPI_CHECK(MPI_Sendrecv(send, chunks.count(sent), MPI_UINT16_T, right, allgather_tag, recv, count,
                                   MPI_UINT16_T, left, allgather_tag, comm, MPI_STATUS_IGNORE));
-    float* own = data + chunks.begin(received);
-    if (average.power_of_two) {
-      for (int i = 0; i < count; ++i) own[i] = from_bf16(recv[i]) * average.inverse;
-    } else {
-      for (int i = 0; i < count; ++i) own[i] = from_bf16(recv[i]) / average.divisor;
-    }
+    wire.widen(recv, data + chunks.begin(received), count, average);
     std::swap(send, recv);
   }
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "comm/backends.h"
+#include "comm/mpi/bf16_wire.h"
 #include "tests/bench/bench.h"
 
 namespace retort::bench {
@@ -78,7 +79,8 @@ int run(const Args& args) {
       emit({{"bench", "allreduce"}, {"bytes", count * 4}, {"ranks", ranks}, {"wire", dtype_name(wire)},
             {"bucket_bytes", config.bucket_bytes}, {"buckets", reducer->bucket_count()}, {"median_s", s},
             {"busbw_gbps", bus / s / 1e9}, {"raw_median_s", raw_s}, {"raw_busbw_gbps", bus / raw_s / 1e9},
-            {"reducer_over_raw", raw_s / s}});
+            {"reducer_over_raw", raw_s / s},
+            {"bf16_kernels", wire == DType::bf16 ? comm::bf16_wire().name : "none"}});
     }
   }
   return 0;
