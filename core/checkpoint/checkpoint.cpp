@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "core/base/error.h"
+#include "core/base/json_int.h"
 #include "core/base/log.h"
 #include "core/checkpoint/durable_io.h"
 
@@ -154,9 +155,9 @@ nlohmann::json read_verified_manifest(const std::string& dir) {
     for (const auto& [name, info] : m.at("files").items()) {
       const std::string file = (fs::path(dir) / name).string();
       const auto data = read_file(file);
-      if (static_cast<int64_t>(data.size()) != info.at("bytes").get<int64_t>())
+      if (static_cast<int64_t>(data.size()) != json_int64(info.at("bytes")))
         RETORT_INPUT_ERROR(file + ": size " + std::to_string(data.size()) + " differs from the manifest's " +
-                           std::to_string(info.at("bytes").get<int64_t>()));
+                           std::to_string(json_int64(info.at("bytes"))));
       if (xxh3_hex(data) != info.at("xxh3").get<std::string>())
         RETORT_INPUT_ERROR(file + ": XXH3-64 checksum does not match the manifest (corrupt file)");
     }
@@ -177,9 +178,9 @@ TrainState load_checkpoint(const std::string& dir, Network& model, Optimizer* op
                          m.at("config_hash").get<std::string>() + ", this config " +
                          hex64(config_hash) + "); use a new run.out_dir, or move its checkpoints/ away to start over");
     check_same_spec(model, m.at("model"), dir);
-    state.step = m.at("step").get<int64_t>();
-    state.epoch = m.at("epoch").get<int64_t>();
-    state.step_in_epoch = m.at("step_in_epoch").get<int64_t>();
+    state.step = json_int64(m.at("step"));
+    state.epoch = json_int64(m.at("epoch"));
+    state.step_in_epoch = json_int64(m.at("step_in_epoch"));
     state.metrics = m.at("metrics");
     if (!m.at("files").contains(kModelFile) || !m.at("files").contains(kOptimFile))
       RETORT_INPUT_ERROR(dir + ": manifest does not list " + kModelFile + " and " + kOptimFile);

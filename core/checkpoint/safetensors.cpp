@@ -10,6 +10,7 @@
 #include "core/base/dtype.h"
 
 #include "core/base/error.h"
+#include "core/base/json_int.h"
 
 namespace retort::core {
 
@@ -91,8 +92,12 @@ SafetensorsFile parse(std::vector<uint8_t> bytes, const std::string& what, bool 
         RETORT_INPUT_ERROR(tensor + " has dtype " + dtype_name + (f32_only ? ", expected F32" : ", expected F32, F16 or BF16"));
       if (f32_only && dtype != SafetensorsDtype::f32)
         RETORT_INPUT_ERROR(tensor + " has dtype " + dtype_name + ", expected F32");
-      auto shape = entry.at("shape").get<std::vector<int64_t>>();
-      const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
+      auto shape = json_int64_list(entry.at("shape"));
+      std::vector<uint64_t> offsets;
+      for (int64_t o : json_int64_list(entry.at("data_offsets"))) {
+        if (o < 0) RETORT_INPUT_ERROR(tensor + " has a negative data offset");
+        offsets.push_back(static_cast<uint64_t>(o));
+      }
       uint64_t numel = 1;
       for (int64_t d : shape) {
         if (d < 0) RETORT_INPUT_ERROR(tensor + " has a negative dimension");

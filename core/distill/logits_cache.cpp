@@ -44,6 +44,13 @@ constexpr int64_t kMaxCacheVocab = int64_t{1} << 32;
 template <typename T>
 T field(const nlohmann::json& j, const char* key, const std::string& what) {
   if (!j.is_object() || !j.contains(key)) RETORT_INPUT_ERROR(fmt::format("{}: field \"{}\" is missing", what, key));
+  if constexpr (std::is_integral_v<T>) {
+    // get<int64_t>() of a float (1e72) or of an unsigned value past INT64_MAX is undefined
+    // behaviour in nlohmann::json, not an exception (a long-fuzz finding): check the kind first.
+    const nlohmann::json& v = j[key];
+    if (v.is_number_float() || (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)))
+      RETORT_INPUT_ERROR(fmt::format("{}: field \"{}\" is not an integer below 2^63 ({})", what, key, v.dump()));
+  }
   try {
     return j[key].get<T>();
   } catch (const nlohmann::json::exception&) {

@@ -4,7 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <type_traits>
+
 #include "core/base/error.h"
+#include "core/base/json_int.h"
 
 namespace retort::core {
 namespace {
@@ -15,7 +18,9 @@ enum class Family { llama, mistral, qwen2 };
 template <typename T>
 T value_or(const nlohmann::json& j, const char* key, T fallback) {
   auto it = j.find(key);
-  return it == j.end() || it->is_null() ? fallback : it->get<T>();
+  if (it == j.end() || it->is_null()) return fallback;
+  if constexpr (std::is_same_v<T, int64_t>) return json_int64(*it);
+  else return it->get<T>();
 }
 
 }  // namespace
@@ -43,7 +48,7 @@ LlamaConfig llama_config_from_hf(const nlohmann::json& j, const std::string& wha
   try {
     auto get = [&](const char* k) {
       key = k;
-      return j.at(k).get<int64_t>();
+      return json_int64(j.at(k));
     };
     c.dim = get("hidden_size");
     c.ffn_dim = get("intermediate_size");
@@ -88,9 +93,9 @@ LlamaConfig llama_config_from_hf(const nlohmann::json& j, const std::string& wha
         RETORT_INPUT_ERROR(fmt::format("{}: use_sliding_window true: sliding-window attention is not supported", what));
     }
     key = "head_dim";
-    if (j.contains(key) && !j.at(key).is_null() && c.n_heads > 0 && j.at(key).get<int64_t>() != c.dim / c.n_heads)
+    if (j.contains(key) && !j.at(key).is_null() && c.n_heads > 0 && json_int64(j.at(key)) != c.dim / c.n_heads)
       RETORT_INPUT_ERROR(fmt::format("{}: head_dim {} differs from hidden_size / num_attention_heads = {} "
-                                     "(not supported)", what, j.at(key).get<int64_t>(), c.dim / c.n_heads));
+                                     "(not supported)", what, json_int64(j.at(key)), c.dim / c.n_heads));
   } catch (const nlohmann::json::exception& e) {
     RETORT_INPUT_ERROR(fmt::format("{}: key {}: {}", what, key, e.what()));
   }

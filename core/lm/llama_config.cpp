@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/base/error.h"
+#include "core/base/json_int.h"
 
 namespace retort::core {
 
@@ -42,13 +43,13 @@ LlamaConfig llama_config_from_json(const nlohmann::json& j, const std::string& w
   if (!j.is_object()) RETORT_INPUT_ERROR(what + ": the llama model spec is not a JSON object");
   LlamaConfig c;
   try {
-    c.vocab_size = j.at("vocab_size").get<int64_t>();
-    c.dim = j.at("dim").get<int64_t>();
-    c.n_layers = j.at("n_layers").get<int64_t>();
-    c.n_heads = j.at("n_heads").get<int64_t>();
-    c.n_kv_heads = j.value("n_kv_heads", c.n_heads);
-    c.ffn_dim = j.at("ffn_dim").get<int64_t>();
-    c.max_seq_len = j.at("max_seq_len").get<int64_t>();
+    c.vocab_size = json_int64(j.at("vocab_size"));
+    c.dim = json_int64(j.at("dim"));
+    c.n_layers = json_int64(j.at("n_layers"));
+    c.n_heads = json_int64(j.at("n_heads"));
+    c.n_kv_heads = j.contains("n_kv_heads") ? json_int64(j.at("n_kv_heads")) : c.n_heads;
+    c.ffn_dim = json_int64(j.at("ffn_dim"));
+    c.max_seq_len = json_int64(j.at("max_seq_len"));
     c.rope_theta = j.value("rope_theta", c.rope_theta);
     c.norm_eps = j.value("norm_eps", c.norm_eps);
     c.tie_embeddings = j.value("tie_embeddings", c.tie_embeddings);

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/base/error.h"
+#include "core/base/json_int.h"
 
 namespace retort::core {
 
@@ -57,14 +58,14 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& what)
   try {
     ModelConfig& m = spec.config;
     m.arch = j.at("arch").get<std::string>();
-    m.hidden = j.at("hidden").get<std::vector<int64_t>>();
+    m.hidden = json_int64_list(j.at("hidden"));
     m.activation = j.at("activation").get<std::string>();
     m.dropout = j.at("dropout").get<double>();
     m.input_dropout = j.at("input_dropout").get<double>();
     m.max_norm = j.at("max_norm").get<double>();
     m.init = j.at("init").get<std::string>();
-    spec.in_features = j.at("in_features").get<int64_t>();
-    spec.classes = j.at("classes").get<int64_t>();
+    spec.in_features = json_int64(j.at("in_features"));
+    spec.classes = json_int64(j.at("classes"));
     spec.input_mean = j.at("input_mean").get<double>();
     spec.input_std = j.at("input_std").get<double>();
   } catch (const nlohmann::json::exception& e) {

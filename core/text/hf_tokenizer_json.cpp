@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/base/error.h"
+#include "core/base/json_int.h"
 
 namespace retort::core {
 namespace {
@@ -179,7 +180,7 @@ ByteBpeSpec spec_from_json(const json& root, const std::string& path) {
     for (const char* flag : {"single_word", "lstrip", "rstrip"})
       if (t.value(flag, false))
         RETORT_INPUT_ERROR(path + ": added token '" + content + "' sets " + flag + ", which is not supported");
-    spec.added.push_back({content, t["id"].get<int32_t>(), t.value("special", false), t.value("normalized", false)});
+    spec.added.push_back({content, static_cast<int32_t>(json_int64(t["id"])), t.value("special", false), t.value("normalized", false)});
   }
   find_bos_eos(path, spec);
   return spec;

@@ -11,9 +11,12 @@
 #include <sstream>
 
 #include "core/base/error.h"
+#include "core/base/json_int.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/data/idx.h"
 #include "core/distill/logits_cache.h"
+#include "core/lm/hf_config.h"
+#include "core/lm/llama_config.h"
 #include "core/model/model.h"
 #include "core/train/inspect.h"
 
@@ -104,6 +107,12 @@ TEST_CASE("structural cache index errors name the file and the field", "[cache]"
   j["spec"]["samples"] = "eight";
   check(j, "index.json: spec: field \"samples\" is not a number");
   j = good;
+  j["spec"]["samples"] = 1.5e72;  // a float too large for int64_t: undefined behaviour to convert
+  check(j, "index.json: spec: field \"samples\" is not an integer below 2^63 (1.5e+72)");
+  j = good;
+  j["shards"][0]["bytes"] = UINT64_MAX;
+  check(j, "index.json: shards[0]: field \"bytes\" is not an integer below 2^63 (18446744073709551615)");
+  j = good;
   j["spec"].erase("vocab");
   check(j, "index.json: spec: field \"vocab\" is missing");
   j = good;
@@ -191,4 +200,28 @@ TEST_CASE("inspect refuses what is not a regular file, and a directory without a
   expect_input_error([&] { inspect_checkpoint("/dev/zero", out); }, "/dev/zero: not a regular file");
   TempDir dir;
   expect_input_error([&] { load_model(dir.path.string()); }, "without manifest.json is not a checkpoint");
+}
+
+TEST_CASE("JSON integers: a float past int64, or an unsigned past INT64_MAX, is an error", "[reliability][json]") {
+  // nlohmann::json's get<int64_t>() of such values is undefined behaviour (a long-fuzz finding).
+  CHECK(json_int64(nlohmann::json(5)) == 5);
+  CHECK(json_int64(nlohmann::json(-7)) == -7);
+  CHECK(json_int64(nlohmann::json(8.0)) == 8);
+  CHECK(json_int64(nlohmann::json(INT64_MAX)) == INT64_MAX);
+  CHECK(json_int64(nlohmann::json(-9223372036854775808.0)) == INT64_MIN);
+  for (const nlohmann::json& bad : {nlohmann::json(1.5e72), nlohmann::json(-1e19), nlohmann::json(9223372036854775808.0),
+                                    nlohmann::json(UINT64_MAX), nlohmann::json(2.5), nlohmann::json("8"),
+                                    nlohmann::json(std::nan("")), nlohmann::json::array()}) {
+    INFO(bad.dump());
+    CHECK_THROWS_AS(json_int64(bad), nlohmann::json::type_error);
+  }
+  CHECK(json_int64_list(nlohmann::json::parse("[1, 2.0, 3]")) == std::vector<int64_t>{1, 2, 3});
+  CHECK_THROWS_AS(json_int64_list(nlohmann::json::parse("[1, 1e300]")), nlohmann::json::type_error);
+  // Through a reader: a config.json whose hidden_size is 1e72 names the key.
+  nlohmann::json config = {{"architectures", {"LlamaForCausalLM"}}, {"hidden_size", 1.5e72},
+                           {"intermediate_size", 64},               {"num_hidden_layers", 2},
+                           {"num_attention_heads", 4},              {"vocab_size", 100},
+                           {"max_position_embeddings", 128}};
+  expect_input_error([&] { llama_config_from_hf(config, "config.json"); }, "config.json: key hidden_size:");
+  expect_input_error([&] { llama_config_from_hf(config, "config.json"); }, "expected an integer below 2^63, got 1.5e+72");
 }
