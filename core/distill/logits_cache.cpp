@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "core/base/error.h"
+#include "core/base/json_int.h"
 #include "core/checkpoint/durable_io.h"
 
 namespace retort::core {
@@ -45,11 +46,12 @@ template <typename T>
 T field(const nlohmann::json& j, const char* key, const std::string& what) {
   if (!j.is_object() || !j.contains(key)) RETORT_INPUT_ERROR(fmt::format("{}: field \"{}\" is missing", what, key));
   if constexpr (std::is_integral_v<T>) {
-    // get<int64_t>() of a float (1e72) or of an unsigned value past INT64_MAX is undefined
-    // behaviour in nlohmann::json, not an exception (a long-fuzz finding): check the kind first.
-    const nlohmann::json& v = j[key];
-    if (v.is_number_float() || (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)))
-      RETORT_INPUT_ERROR(fmt::format("{}: field \"{}\" is not an integer below 2^63 ({})", what, key, v.dump()));
+    try {
+      return static_cast<T>(json_int64(j[key]));
+    } catch (const nlohmann::json::type_error&) {
+      if (j[key].is_number())
+        RETORT_INPUT_ERROR(fmt::format("{}: field \"{}\" is not an integer below 2^63 ({})", what, key, j[key].dump()));
+    }
   }
   try {
     return j[key].get<T>();
