@@ -5,6 +5,9 @@
 # Usage: prepare_instrumented_tree ROOT BUILD_DIR WHO   (returns non-zero after printing why)
 prepare_instrumented_tree() {
   local root=$1 build=$2 who=$3 p missing=()
+  # The project's own Debian packages (MPI, Eigen, ...), so the suite also works when run alone
+  # on a fresh machine, not only from tests/run.sh.
+  "$root/launch/setup.sh" --no-build || { echo "$who: set-up failed"; return 1; }
   # clang 16 (Debian 12 packages; clang 14 cannot compile the C++20 structured-binding captures
   # the sources use) with libFuzzer and OpenMP, needed by these suites only, so installed here.
   for p in clang-16 libclang-rt-16-dev libomp-16-dev; do
