@@ -1,5 +1,6 @@
 # The instrumented tree the fuzz and sanitize suites share (sourced by tests/fuzz/run.sh and
-# tests/sanitize/run.sh): installs clang 16 when missing, configures BUILD (tests/fuzz/CMakeLists:
+# tests/sanitize/run.sh): installs the project's packages (launch/setup.sh) and clang 16 when
+# missing, configures BUILD (tests/fuzz/CMakeLists:
 # Retort's libraries, fuzz targets and test executables, all with ASan + UBSan + libFuzzer's
 # coverage), so one compile of the libraries serves both suites.
 # Usage: prepare_instrumented_tree ROOT BUILD_DIR WHO   (returns non-zero after printing why)
