@@ -1,5 +1,6 @@
-// The MPI reducer's communication thread: a ring all-reduce per bucket (ring_allreduce.h), a
-// deadline-bounded wait, and the rules for a thread that never comes back from MPI.
+// The MPI reducer's communication thread: a ring all-reduce per bucket (ring_allreduce.h), the
+// caller running the buckets the idle thread has not started, a deadline-bounded wait, and the
+// rules for a thread that never comes back from MPI.
 #include "comm/mpi/reduce_thread.h"
 
 #include <fmt/format.h>
@@ -9,6 +10,7 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -20,9 +22,11 @@
 namespace retort::comm {
 namespace {
 
-// What the thread is doing; changed under the mutex. `mpi`: inside the ring's MPI_Sendrecv
-// steps (the bf16 wire's conversions included), which may never return when a peer is gone.
-enum class Phase { idle, mpi };
+// Who runs a ring now; changed under the mutex. `thread`: the communication thread, blocked in
+// the ring's MPI waits, which may never return when a peer is gone. `caller`: complete(), polling
+// with its deadline. `handed`: complete()'s deadline passed mid-ring; the thread finishes that
+// ring (blocking, as if it had run it from the start).
+enum class Phase { idle, thread, caller, handed };
 
 }  // namespace
 
@@ -47,15 +51,38 @@ struct ReduceThread::Shared {
   int finished = 0;              // buckets [0, finished) hold the average
   Phase phase = Phase::idle;
   bool stop = false;
-  std::string error;  // the thread's first error
+  std::string error;  // the first error of a ring
+  std::optional<RingAverage> ring;  // bucket `finished`'s ring, while it runs
 
-  // Leaves the average of the bucket in the gradient buffer.
-  void reduce(const BucketRange& r) {
-    const int n = static_cast<int>(r.end - r.begin);
-    if (wire == DType::bf16) ring_average_bf16(comm, grads + r.begin, n, wire_send, wire_recv);
-    else ring_average(comm, grads + r.begin, n, scratch.data());
+  // The ring that leaves the average of bucket `r` in the gradient buffer (only the one running
+  // rings touches `ring`).
+  void start_ring(const BucketRange& r) {
+    ring.emplace(comm, grads + r.begin, static_cast<int>(r.end - r.begin), wire, scratch.data(), wire_send, wire_recv);
+  }
+  std::string failed(const BucketRange& r, const std::string& why) const {
+    return fmt::format("reducer: all-reduce of bucket {} [{}, {}) failed: {}", finished, r.begin, r.end, why);
+  }
+  std::string timed_out(double timeout_s) const {
+    const BucketRange& r = buckets[static_cast<size_t>(finished)];
+    return fmt::format("reducer: all-reduce of bucket {} [{}, {}) did not complete (no progress within {} s)",
+                       finished, r.begin, r.end, timeout_s);
   }
 };
+
+namespace {
+
+// The message of the exception in flight (inside a catch block).
+std::string current_error() {
+  try {
+    throw;
+  } catch (const Error& e) {
+    return e.message();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
 
 ReduceThread::ReduceThread(MPI_Comm comm, float* grads, std::vector<BucketRange> buckets, DType wire)
     : shared_(std::make_shared<Shared>()) {
@@ -100,13 +127,13 @@ ReduceThread::~ReduceThread() {
   std::unique_lock lock(s.mutex);
   s.stop = true;
   s.work.notify_one();
-  if (s.phase == Phase::mpi) {
+  if (s.phase == Phase::thread || s.phase == Phase::handed) {
     // Error path only: the step failed with a bucket in flight (wait() timed out on a dead or
     // stalled peer, or another error unwound the step), and the caller is about to abort the job.
-    // The thread's MPI_Sendrecv may never return, so joining could hang and freeing the
+    // The thread's MPI waits may never return, so joining could hang and freeing the
     // communicator under a pending operation is not allowed: the thread is detached and the
     // communicator leaked. The shared state (buffers MPI may still write) lives on with the
-    // thread, which leaves without touching the gradient buffer again if MPI ever returns; an
+    // thread, which leaves without touching the gradient buffer again if MPI ever returns; a
     // ring (fp32 or bf16) writes the gradient buffer in place until then, as the job is ending.
     thread_.detach();
     return;
@@ -130,13 +157,41 @@ void ReduceThread::complete(double timeout_s) {
   Shared& s = *shared_;
   const int all = static_cast<int>(s.buckets.size());
   std::unique_lock lock(s.mutex);
+  // Buckets the thread has not started (it is asleep, or not yet scheduled since release()) run
+  // here: the last buckets of a step are released just before complete(), and handing them to
+  // the thread and waking this one again cost more than the ring at 1 MB.
+  if (s.phase == Phase::idle && s.error.empty() && s.finished < s.released) {
+    s.phase = Phase::caller;
+    while (s.finished < s.released) {
+      const BucketRange r = s.buckets[static_cast<size_t>(s.finished)];
+      lock.unlock();
+      bool done = false;
+      std::string failure;
+      try {
+        s.start_ring(r);
+        done = s.ring->run(&deadline);
+      } catch (...) {
+        failure = current_error();
+      }
+      lock.lock();
+      if (!failure.empty()) {
+        s.error = s.failed(r, failure);
+        s.phase = Phase::idle;
+        RETORT_RUNTIME_ERROR(s.error);
+      }
+      if (!done) {  // the thread finishes this ring and the rest; a later complete() waits for them
+        s.phase = Phase::handed;
+        s.work.notify_one();
+        RETORT_RUNTIME_ERROR(s.timed_out(timeout_s));
+      }
+      s.ring.reset();
+      ++s.finished;
+    }
+    s.phase = Phase::idle;
+  }
   const bool ended = s.done.wait_until(lock, deadline, [&] { return s.finished == all || !s.error.empty(); });
   if (!s.error.empty()) RETORT_RUNTIME_ERROR(s.error);
-  if (!ended) {
-    const BucketRange& r = s.buckets[static_cast<size_t>(s.finished)];
-    RETORT_RUNTIME_ERROR(fmt::format("reducer: all-reduce of bucket {} [{}, {}) did not complete (no progress within {} s)",
-                                     s.finished, r.begin, r.end, timeout_s));
-  }
+  if (!ended) RETORT_RUNTIME_ERROR(s.timed_out(timeout_s));
   s.released = 0;
   s.finished = 0;
 }
@@ -145,31 +200,31 @@ void ReduceThread::run(const std::shared_ptr<Shared>& shared) {
   Shared& s = *shared;
   std::unique_lock lock(s.mutex);
   for (;;) {
-    s.work.wait(lock, [&] { return s.stop || (s.error.empty() && s.finished < s.released); });
-    if (s.stop) return;
-    const int b = s.finished;
-    const BucketRange r = s.buckets[static_cast<size_t>(b)];
-
-    s.phase = Phase::mpi;
+    s.work.wait(lock, [&] {
+      return s.phase == Phase::handed || s.stop || (s.error.empty() && s.phase == Phase::idle && s.finished < s.released);
+    });
+    // A ring handed over mid-way is finished even when stopping: MPI may still write its buffers.
+    const bool resume = s.phase == Phase::handed;
+    if (s.stop && !resume) return;
+    const BucketRange r = s.buckets[static_cast<size_t>(s.finished)];
+    s.phase = Phase::thread;
     lock.unlock();
     std::string failure;
     try {
-      s.reduce(r);
-    } catch (const Error& e) {
-      failure = e.message();
-    } catch (const std::exception& e) {
-      failure = e.what();
+      if (!resume) s.start_ring(r);
+      s.ring->run(nullptr);
+    } catch (...) {
+      failure = current_error();
     }
     lock.lock();
     if (s.stop) return;  // abandoned while in MPI (see the destructor): the buffer may be gone
-
+    s.ring.reset();
+    s.phase = Phase::idle;
     if (!failure.empty()) {
-      s.error = fmt::format("reducer: all-reduce of bucket {} [{}, {}) failed: {}", b, r.begin, r.end, failure);
-      s.phase = Phase::idle;
+      s.error = s.failed(r, failure);
       s.done.notify_all();
       continue;
     }
-    s.phase = Phase::idle;
     ++s.finished;
     // Wake the waiter only when it may be done (it waits for all released buckets), or stopping.
     if (s.finished == s.released || s.stop) s.done.notify_all();

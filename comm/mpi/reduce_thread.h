@@ -1,7 +1,8 @@
 // The MPI transport of the gradient reducer (comm/bucket_reducer.h): a communication thread runs
-// one blocking ring all-reduce per bucket (ring_allreduce.h, the average fused into it), in
-// bucket order, on its own duplicate of the communicator, while the caller goes on with
-// backward. The caller waits with a deadline; a thread stuck in MPI is abandoned, never joined.
+// one ring all-reduce per bucket (ring_allreduce.h, the average fused into it), in bucket order,
+// on its own duplicate of the communicator, while the caller goes on with backward. complete()
+// runs the buckets the thread has not started itself, polling with its deadline, and otherwise
+// waits with that deadline; a thread stuck in MPI is abandoned, never joined.
 #pragma once
 #include <mpi.h>
 
@@ -29,8 +30,9 @@ class ReduceThread final : public BucketReduction {
   // Buckets [0, n) of this step may be reduced (n only grows within a step). Never blocks on MPI.
   void release(int n) override;
   // Blocks until every bucket of this step is averaged in the buffer (all must be released), then
-  // starts the next step. Past `timeout_s`, or after an MPI error in the thread, throws a runtime
-  // error naming the first unfinished bucket.
+  // starts the next step; the released buckets the thread has not started run on this thread.
+  // Past `timeout_s`, or after an MPI error, throws a runtime error naming the first unfinished
+  // bucket; the thread then finishes a ring this thread had begun, and a later call waits again.
   void complete(double timeout_s) override;
 
  private:

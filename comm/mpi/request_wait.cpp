@@ -19,19 +19,22 @@ bool test_request(MPI_Request& request, MPI_Status* status) {
   return done != 0;
 }
 
-void wait_until(const std::function<bool()>& ready, Clock::time_point deadline, double timeout_s,
-                const std::function<std::string()>& describe, double* waited) {
-  const auto start = Clock::now();
+bool poll_until(const std::function<bool()>& ready, Clock::time_point deadline) {
   // Spin briefly (latency), then yield, then sleep (ranks share few cores).
   for (long polls = 0; !ready(); ++polls) {
     if (polls > 64) {
-      const auto now = Clock::now();
-      if (now > deadline)
-        RETORT_RUNTIME_ERROR(fmt::format("{} (no progress within {} s)", describe(), timeout_s));
+      if (Clock::now() > deadline) return false;
       if (polls < 2000) std::this_thread::yield();
       else std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   }
+  return true;
+}
+
+void wait_until(const std::function<bool()>& ready, Clock::time_point deadline, double timeout_s,
+                const std::function<std::string()>& describe, double* waited) {
+  const auto start = Clock::now();
+  if (!poll_until(ready, deadline)) RETORT_RUNTIME_ERROR(fmt::format("{} (no progress within {} s)", describe(), timeout_s));
   if (waited) *waited += std::chrono::duration<double>(Clock::now() - start).count();
 }
 

@@ -22,6 +22,10 @@ bool test_request(MPI_Request& request, MPI_Status* status = MPI_STATUS_IGNORE);
 void wait_request(MPI_Request& request, MPI_Status* status, Clock::time_point deadline, double timeout_s,
                   const std::function<std::string()>& describe, double* waited = nullptr);
 
+// Calls ready() (it should make MPI progress) until it is true: spins briefly, then yields, then
+// sleeps between calls (ranks share few cores). False once `deadline` has passed.
+bool poll_until(const std::function<bool()>& ready, Clock::time_point deadline);
+
 // Polls until ready() is true, calling it repeatedly (it should make MPI progress); same deadline
 // behaviour as wait_request.
 void wait_until(const std::function<bool()>& ready, Clock::time_point deadline, double timeout_s,

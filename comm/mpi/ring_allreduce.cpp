@@ -1,6 +1,6 @@
-// Ring reduce-scatter + allgather with MPI_Sendrecv; the chunk arithmetic and the fp32 reduction
-// (the average fused into the last step); the bf16 wire's conversions (comm/mpi/bf16_wire.h)
-// are fused into the ring's steps.
+// The ring's exchanges (reduce-scatter then allgather) and what follows each: the fp32 reduction
+// (the average fused into the last step), or the bf16 wire's conversions (comm/mpi/bf16_wire.h);
+// blocking or deadline-bounded completion of each exchange.
 #include "comm/mpi/ring_allreduce.h"
 
 #include "comm/mpi/bf16_wire.h"
@@ -22,93 +22,100 @@ struct Chunks {
 
 int mod(int a, int m) { return ((a % m) + m) % m; }
 
-// The ring over `data` (elements of `type`): in reduce-scatter step s, rank r sends chunk r − s
-// to rank r + 1 and receives chunk r − s − 1 from rank r − 1, which it folds into its own copy
-// with reduce(own, incoming, count, last_step); afterwards rank r owns the reduced chunk r + 1.
-// The allgather then passes the reduced chunks around the ring into place.
-template <typename T, typename Reduce>
-void ring(MPI_Comm comm, MPI_Datatype type, T* data, int n, T* scratch, const Reduce& reduce) {
-  int rank = 0, ranks = 1;
-  RETORT_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  RETORT_MPI_CHECK(MPI_Comm_size(comm, &ranks));
-  if (ranks == 1) return;  // the sum and the average of one rank's data are the data
-  const Chunks chunks{n, ranks};
-  const int right = mod(rank + 1, ranks), left = mod(rank - 1, ranks);
-  constexpr int reduce_scatter_tag = 1, allgather_tag = 2;
-  for (int step = 0; step < ranks - 1; ++step) {
-    const int send = mod(rank - step, ranks), recv = mod(rank - step - 1, ranks);
-    RETORT_MPI_CHECK(MPI_Sendrecv(data + chunks.begin(send), chunks.count(send), type, right, reduce_scatter_tag,
-                                  scratch, chunks.count(recv), type, left, reduce_scatter_tag, comm, MPI_STATUS_IGNORE));
-    reduce(data + chunks.begin(recv), scratch, chunks.count(recv), step == ranks - 2);
-  }
-  for (int step = 0; step < ranks - 1; ++step) {
-    const int send = mod(rank + 1 - step, ranks), recv = mod(rank - step, ranks);
-    RETORT_MPI_CHECK(MPI_Sendrecv(data + chunks.begin(send), chunks.count(send), type, right, allgather_tag,
-                                  data + chunks.begin(recv), chunks.count(recv), type, left, allgather_tag, comm,
-                                  MPI_STATUS_IGNORE));
-  }
-}
+constexpr int kReduceScatterTag = 1, kAllgatherTag = 2;
 
 }  // namespace
 
-void ring_average(MPI_Comm comm, float* data, int n, float* scratch) {
-  int ranks = 1;
-  RETORT_MPI_CHECK(MPI_Comm_size(comm, &ranks));
-  const Average average(ranks);
-  ring(comm, MPI_FLOAT, data, n, scratch, [&](float* own, const float* in, int count, bool last) {
-    if (!last) {
-      for (int i = 0; i < count; ++i) own[i] += in[i];
-    } else if (average.power_of_two) {
-      for (int i = 0; i < count; ++i) own[i] = (own[i] + in[i]) * average.inverse;
-    } else {
-      for (int i = 0; i < count; ++i) own[i] = (own[i] + in[i]) / average.divisor;
-    }
-  });
+RingAverage::RingAverage(MPI_Comm comm, float* data, int n, DType wire, float* scratch, bf16* send, bf16* recv)
+    : comm_(comm), data_(data), n_(n), wire_(wire), scratch_(scratch),
+      send_(send ? &send->bits : nullptr), recv_(recv ? &recv->bits : nullptr) {
+  RETORT_MPI_CHECK(MPI_Comm_rank(comm, &rank_));
+  RETORT_MPI_CHECK(MPI_Comm_size(comm, &ranks_));
+  steps_ = 2 * (ranks_ - 1);
+  if (ranks_ == 1 && wire_ == DType::bf16) {  // one rank's average is its data, rounded like every wire value
+    bf16_wire().round(data_, send_, n_);
+    bf16_wire().widen(send_, data_, n_, Average(1));
+  }
 }
 
-void ring_average_bf16(MPI_Comm comm, float* data, int n, bf16* send_buffer, bf16* recv_buffer) {
-  int rank = 0, ranks = 1;
-  RETORT_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  RETORT_MPI_CHECK(MPI_Comm_size(comm, &ranks));
-  const Bf16WireKernels& wire = bf16_wire();
-  if (ranks == 1) {  // the average of one rank is its data, rounded to bf16 like every wire value
-    wire.round(data, &send_buffer->bits, n);
-    wire.widen(&send_buffer->bits, data, n, Average(1));
+// Exchange `step`: in reduce-scatter step s (< S − 1), rank r sends chunk r − s to rank r + 1 and
+// receives chunk r − s − 1 from rank r − 1, which it folds into its own copy; afterwards rank r
+// owns the reduced chunk r + 1. Allgather step s then passes chunk r + 1 − s on and receives chunk
+// r − s. fp32 sends from data and receives into scratch (reduce-scatter) or data (allgather); the
+// bf16 wire sends and receives its two staging buffers.
+RingAverage::Exchange RingAverage::exchange(int step) const {
+  const Chunks chunks{n_, ranks_};
+  const bool reduce_scatter = step < ranks_ - 1;
+  const int s = reduce_scatter ? step : step - (ranks_ - 1);
+  const int sent = reduce_scatter ? mod(rank_ - s, ranks_) : mod(rank_ + 1 - s, ranks_);
+  const int received = reduce_scatter ? mod(rank_ - s - 1, ranks_) : mod(rank_ - s, ranks_);
+  const int tag = reduce_scatter ? kReduceScatterTag : kAllgatherTag;
+  if (wire_ == DType::bf16) return {send_, chunks.count(sent), recv_, chunks.count(received), tag};
+  return {data_ + chunks.begin(sent), chunks.count(sent),
+          reduce_scatter ? scratch_ : data_ + chunks.begin(received), chunks.count(received), tag};
+}
+
+void RingAverage::post(int step) {
+  // The bf16 wire's first chunk is rounded to bf16 as it is staged for sending.
+  if (step == 0 && wire_ == DType::bf16) {
+    const Chunks chunks{n_, ranks_};
+    bf16_wire().round(data_ + chunks.begin(rank_), send_, chunks.count(rank_));
+  }
+  const Exchange e = exchange(step);
+  const MPI_Datatype type = wire_ == DType::bf16 ? MPI_UINT16_T : MPI_FLOAT;
+  const int right = mod(rank_ + 1, ranks_), left = mod(rank_ - 1, ranks_);
+  RETORT_MPI_CHECK(MPI_Irecv(e.recv, e.recv_count, type, left, e.tag, comm_, &requests_[0]));
+  RETORT_MPI_CHECK(MPI_Isend(e.send, e.send_count, type, right, e.tag, comm_, &requests_[1]));
+}
+
+void RingAverage::finish(int step) {
+  const Chunks chunks{n_, ranks_};
+  const bool reduce_scatter = step < ranks_ - 1;
+  const Average average(ranks_);
+  const int received = reduce_scatter ? mod(rank_ - step - 1, ranks_) : mod(rank_ - (step - (ranks_ - 1)), ranks_);
+  float* own = data_ + chunks.begin(received);
+  const int count = chunks.count(received);
+  const bool last_reduction = step == ranks_ - 2;
+  if (wire_ == DType::bf16) {
+    // A reduction rounds this rank's fp32 values, adds the incoming bf16 partial sum in fp32 and
+    // writes the rounded sum over it (the last one also widens and divides it into data); an
+    // allgather receive is widened and divided into data. Either way what arrived is what goes
+    // out next, and it stays where it arrived (in this core's cache): the buffers swap roles.
+    if (reduce_scatter) bf16_wire().fold(own, recv_, count, last_reduction ? &average : nullptr);
+    else bf16_wire().widen(recv_, own, count, average);
+    std::swap(send_, recv_);
     return;
   }
-  const Chunks chunks{n, ranks};
-  const Average average(ranks);
-  const int right = mod(rank + 1, ranks), left = mod(rank - 1, ranks);
-  constexpr int reduce_scatter_tag = 1, allgather_tag = 2;
-  // Plain 16-bit views of the wire buffers, as the conversion loops take them.
-  uint16_t* send = &send_buffer->bits;
-  uint16_t* recv = &recv_buffer->bits;
+  if (!reduce_scatter) return;  // the allgather received into place
+  if (!last_reduction) {
+    for (int i = 0; i < count; ++i) own[i] += scratch_[i];
+  } else if (average.power_of_two) {
+    for (int i = 0; i < count; ++i) own[i] = (own[i] + scratch_[i]) * average.inverse;
+  } else {
+    for (int i = 0; i < count; ++i) own[i] = (own[i] + scratch_[i]) / average.divisor;
+  }
+}
 
-  // Reduce-scatter: the first chunk is rounded to bf16 as it is staged for sending; every
-  // reduction rounds its own fp32 values, adds the incoming bf16 partial sum in fp32 and writes
-  // the rounded sum over it, to be sent in the next step. The last one also widens and divides
-  // the finished chunk into data.
-  wire.round(data + chunks.begin(rank), send, chunks.count(rank));
-  for (int step = 0; step < ranks - 1; ++step) {
-    const int sent = mod(rank - step, ranks), received = mod(rank - step - 1, ranks);
-    const int count = chunks.count(received);
-    RETORT_MPI_CHECK(MPI_Sendrecv(send, chunks.count(sent), MPI_UINT16_T, right, reduce_scatter_tag, recv, count,
-                                  MPI_UINT16_T, left, reduce_scatter_tag, comm, MPI_STATUS_IGNORE));
-    wire.fold(data + chunks.begin(received), recv, count, step == ranks - 2 ? &average : nullptr);
-    // The sum stays where it arrived (those lines are in this core's cache; the send buffer's
-    // were just read by the neighbour) and is what goes out next: the buffers swap roles.
-    std::swap(send, recv);
+bool RingAverage::run(const Clock::time_point* deadline) {
+  for (; next_ < steps_; ++next_) {
+    if (!posted_) {
+      post(next_);
+      posted_ = true;
+    }
+    if (deadline) {
+      if (!poll_until([&] {
+            int done = 0;
+            RETORT_MPI_CHECK(MPI_Testall(2, requests_, &done, MPI_STATUSES_IGNORE));
+            return done != 0;
+          }, *deadline))
+        return false;
+    } else {
+      RETORT_MPI_CHECK(MPI_Waitall(2, requests_, MPI_STATUSES_IGNORE));
+    }
+    posted_ = false;
+    finish(next_);
   }
-  // Allgather: each received bf16 sum is widened and divided into data, and is what this rank
-  // forwards in the next step (the two buffers swap roles).
-  for (int step = 0; step < ranks - 1; ++step) {
-    const int sent = mod(rank + 1 - step, ranks), received = mod(rank - step, ranks);
-    const int count = chunks.count(received);
-    RETORT_MPI_CHECK(MPI_Sendrecv(send, chunks.count(sent), MPI_UINT16_T, right, allgather_tag, recv, count,
-                                  MPI_UINT16_T, left, allgather_tag, comm, MPI_STATUS_IGNORE));
-    wire.widen(recv, data + chunks.begin(received), count, average);
-    std::swap(send, recv);
-  }
+  return true;
 }
 
 }  // namespace retort::comm
