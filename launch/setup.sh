@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Retort set-up: installs the Debian packages Retort needs when any is missing (apt-get update
 # once, then install), then configures and builds into build/. Idempotent; quiet when all is present.
-# Usage: launch/setup.sh [--no-build] [--cuda auto|on|off] [--build-dir DIR]
+# Usage: launch/setup.sh [--no-build] [--cuda auto|on|off] [--build-dir DIR] [--also PACKAGE]...
+#        (--also: one more Debian package to install the same way, e.g. a test suite's compiler)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir="$root/build"
 cuda=AUTO
 do_build=1
+also=()
+value() { [ -n "${2:-}" ] || { echo "setup.sh: $1 needs a value (see --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) do_build=0 ;;
-    --cuda) cuda=$(echo "${2:?--cuda needs auto|on|off}" | tr a-z A-Z); shift ;;
-    --build-dir) build_dir=${2:?--build-dir needs a directory}; shift ;;
-    -h|--help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --cuda) value "$@"; cuda=$(echo "$2" | tr a-z A-Z); shift ;;
+    --build-dir) value "$@"; build_dir=$2; shift ;;
+    --also) value "$@"; also+=("$2"); shift ;;
+    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -27,7 +31,7 @@ packages=(g++ make cmake pkg-config git ca-certificates
           dataset-fashion-mnist
           libpcre2-dev libsentencepiece-dev sentencepiece python3-venv fortunes jargon-text)
 missing=()
-for p in "${packages[@]}"; do
+for p in "${packages[@]}" "${also[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -5,20 +5,13 @@
 # coverage), so one compile of the libraries serves both suites.
 # Usage: prepare_instrumented_tree ROOT BUILD_DIR WHO   (returns non-zero after printing why)
 prepare_instrumented_tree() {
-  local root=$1 build=$2 who=$3 p missing=()
+  local root=$1 build=$2 who=$3
   # The project's own Debian packages (MPI, Eigen, ...), so the suite also works when run alone
-  # on a fresh machine, not only from tests/run.sh.
-  "$root/launch/setup.sh" --no-build || { echo "$who: set-up failed"; return 1; }
-  # clang 16 (Debian 12 packages; clang 14 cannot compile the C++20 structured-binding captures
-  # the sources use) with libFuzzer and OpenMP, needed by these suites only, so installed here.
-  for p in clang-16 libclang-rt-16-dev libomp-16-dev; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "$who: installing ${missing[*]}" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
-      { echo "$who: cannot install ${missing[*]}"; return 1; }
-  fi
+  # on a fresh machine, not only from tests/run.sh, and clang 16 (Debian 12 packages; clang 14
+  # cannot compile the C++20 structured-binding captures the sources use) with libFuzzer and
+  # OpenMP, needed by these suites only.
+  "$root/launch/setup.sh" --no-build --also clang-16 --also libclang-rt-16-dev --also libomp-16-dev ||
+    { echo "$who: set-up failed"; return 1; }
   mkdir -p "$build"
   if [ ! -f "$build/CMakeCache.txt" ]; then
     cmake -S "$root/tests/fuzz" -B "$build" -DCMAKE_BUILD_TYPE=Release \
