@@ -79,6 +79,8 @@ std::string current_error() {
     return e.message();
   } catch (const std::exception& e) {
     return e.what();
+  } catch (...) {
+    return "unknown exception";
   }
 }
 
