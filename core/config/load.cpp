@@ -124,8 +124,11 @@ void assign(Config& cfg, const Field& field, const YAML::Node& node, const Locat
   if (field.type == FieldType::int_list)
     for (const auto& item : node)
       if (item.as<int64_t>() < 1) loc.fail(field.path, item, "value " + item.Scalar() + " is out of range (must be >= 1)");
-  if (field.must_exist && !std::filesystem::exists(node.Scalar()))
-    loc.fail(field.path, node, "path '" + node.Scalar() + "' does not exist");
+  if (field.must_exist) {
+    std::error_code ec;  // a name too long, a parent that cannot be searched: refused like a missing path
+    if (!std::filesystem::exists(node.Scalar(), ec))
+      loc.fail(field.path, node, "path '" + node.Scalar() + "' " + (ec ? "cannot be checked: " + ec.message() : "does not exist"));
+  }
 }
 
 void unknown_key(const std::string& path, const YAML::Node& key_node, const Locator& loc) {

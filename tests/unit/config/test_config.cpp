@@ -134,6 +134,8 @@ TEST_CASE("each user mistake gives one exact message") {
       {"section not a mapping", "run: 3\n", {}, "cfg.yaml:1:6: run: expected a mapping of keys, got 3"},
       {"path that does not exist", kMinimal + "data:\n  dir: /no/such/dir\n", {},
        "cfg.yaml:4:8: data.dir: path '/no/such/dir' does not exist"},
+      {"path with a name longer than the file system allows", kMinimal + "data:\n  dir: /" + std::string(300, 'x') + "\n", {},
+       "cfg.yaml:4:8: data.dir: path '/" + std::string(300, 'x') + "' cannot be checked: File name too long"},
       {"batch not divisible", kMinimal + "cluster: {students: 3}\ntrain: {batch_size: 128}\n", {},
        "cfg.yaml:4:21: train.batch_size: global batch 128 does not split evenly across 3 students"},
       {"empty file", "  \n\n", {}, "cfg.yaml: file is empty"},
