@@ -26,6 +26,8 @@ class Locator {
       : name_(std::move(name)), overrides_(std::move(overrides)) {}
   std::string at(const std::string& path, const YAML::Node& node) const {
     if (auto it = overrides_.find(path); it != overrides_.end()) return "--set " + path + "=" + it->second;
+    // A key the file does not have (a default broke a rule) is an invalid node: no position to give.
+    if (!node.IsDefined()) return name_;
     const YAML::Mark m = node.Mark();
     if (m.is_null()) return name_;
     return fmt::format("{}:{}:{}", name_, m.line + 1, m.column + 1);

@@ -138,6 +138,8 @@ TEST_CASE("each user mistake gives one exact message") {
        "cfg.yaml:4:8: data.dir: path '/" + std::string(300, 'x') + "' cannot be checked: File name too long"},
       {"batch not divisible", kMinimal + "cluster: {students: 3}\ntrain: {batch_size: 128}\n", {},
        "cfg.yaml:4:21: train.batch_size: global batch 128 does not split evenly across 3 students"},
+      {"default batch not divisible (no batch_size key to point at)", kMinimal + "cluster: {students: 3}\ntrain: {epochs: 1}\n", {},
+       "cfg.yaml: train.batch_size: global batch 128 does not split evenly across 3 students"},
       {"empty file", "  \n\n", {}, "cfg.yaml: file is empty"},
       {"non-UTF-8", kMinimal + "# caf\xe9\n", {},
        "cfg.yaml: not valid UTF-8 (byte 0xe9 at offset 20); a config file is UTF-8 YAML"},
