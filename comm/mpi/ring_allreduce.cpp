@@ -41,18 +41,23 @@ RingAverage::RingAverage(MPI_Comm comm, float* data, int n, DType wire, float* s
 // Exchange `step`: in reduce-scatter step s (< S − 1), rank r sends chunk r − s to rank r + 1 and
 // receives chunk r − s − 1 from rank r − 1, which it folds into its own copy; afterwards rank r
 // owns the reduced chunk r + 1. Allgather step s then passes chunk r + 1 − s on and receives chunk
-// r − s. fp32 sends from data and receives into scratch (reduce-scatter) or data (allgather); the
-// bf16 wire sends and receives its two staging buffers.
-RingAverage::Exchange RingAverage::exchange(int step) const {
-  const Chunks chunks{n_, ranks_};
+// r − s.
+RingAverage::StepChunks RingAverage::step_chunks(int step) const {
   const bool reduce_scatter = step < ranks_ - 1;
   const int s = reduce_scatter ? step : step - (ranks_ - 1);
-  const int sent = reduce_scatter ? mod(rank_ - s, ranks_) : mod(rank_ + 1 - s, ranks_);
-  const int received = reduce_scatter ? mod(rank_ - s - 1, ranks_) : mod(rank_ - s, ranks_);
-  const int tag = reduce_scatter ? kReduceScatterTag : kAllgatherTag;
-  if (wire_ == DType::bf16) return {send_, chunks.count(sent), recv_, chunks.count(received), tag};
-  return {data_ + chunks.begin(sent), chunks.count(sent),
-          reduce_scatter ? scratch_ : data_ + chunks.begin(received), chunks.count(received), tag};
+  if (reduce_scatter) return {true, mod(rank_ - s, ranks_), mod(rank_ - s - 1, ranks_)};
+  return {false, mod(rank_ + 1 - s, ranks_), mod(rank_ - s, ranks_)};
+}
+
+// fp32 sends from data and receives into scratch (reduce-scatter) or data (allgather); the bf16
+// wire sends and receives its two staging buffers.
+RingAverage::Exchange RingAverage::exchange(int step) const {
+  const Chunks chunks{n_, ranks_};
+  const StepChunks c = step_chunks(step);
+  const int tag = c.reduce_scatter ? kReduceScatterTag : kAllgatherTag;
+  if (wire_ == DType::bf16) return {send_, chunks.count(c.sent), recv_, chunks.count(c.received), tag};
+  return {data_ + chunks.begin(c.sent), chunks.count(c.sent),
+          c.reduce_scatter ? scratch_ : data_ + chunks.begin(c.received), chunks.count(c.received), tag};
 }
 
 void RingAverage::post(int step) {
@@ -70,11 +75,11 @@ void RingAverage::post(int step) {
 
 void RingAverage::finish(int step) {
   const Chunks chunks{n_, ranks_};
-  const bool reduce_scatter = step < ranks_ - 1;
+  const StepChunks c = step_chunks(step);
+  const bool reduce_scatter = c.reduce_scatter;
   const Average average(ranks_);
-  const int received = reduce_scatter ? mod(rank_ - step - 1, ranks_) : mod(rank_ - (step - (ranks_ - 1)), ranks_);
-  float* own = data_ + chunks.begin(received);
-  const int count = chunks.count(received);
+  float* own = data_ + chunks.begin(c.received);
+  const int count = chunks.count(c.received);
   const bool last_reduction = step == ranks_ - 2;
   if (wire_ == DType::bf16) {
     // A reduction rounds this rank's fp32 values, adds the incoming bf16 partial sum in fp32 and

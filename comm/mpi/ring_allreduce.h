@@ -36,6 +36,11 @@ class RingAverage {
     int recv_count;
     int tag;
   };
+  struct StepChunks {
+    bool reduce_scatter;
+    int sent, received;  // chunk indices
+  };
+  StepChunks step_chunks(int step) const;
   Exchange exchange(int step) const;
   void post(int step);
   void finish(int step);  // after exchange `step` arrived: reduce, fold or widen what it brought
